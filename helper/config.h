@@ -1,0 +1,64 @@
+/* The config file (CONTRACT section 9). */
+#ifndef GC_CONFIG_H
+#define GC_CONFIG_H
+
+#include <stddef.h>
+
+/* One set of settings; NULL / -1 mean "not set here". */
+struct config_values {
+	char *server;		/* global only */
+	char *keystore;
+	char *token_cache;	/* keyctl | keystore | none (validated) */
+	char *token_path;	/* must start with '/' */
+	char *organization_id;	/* validated as UUID */
+	char *organization_slug;
+	char *ca_file;
+	long refresh_margin;	/* >= 0 */
+	long timeout;		/* > 0 */
+};
+
+struct config_section {
+	char *server;		/* canonical (url_canonicalize) */
+	struct config_values values;
+};
+
+struct config {
+	char *path;		/* file it came from, or NULL */
+	struct config_values global;
+	struct config_section *sections;
+	size_t nr_sections;
+};
+
+void config_init(struct config *cfg);
+void config_release(struct config *cfg);
+
+/*
+ * Path of the config file: $GALILEO_CREDENTIAL_CONFIG, else
+ * $XDG_CONFIG_HOME/galileo-credential/config, else
+ * $HOME/.config/galileo-credential/config.  New string, caller frees.
+ */
+char *config_default_path(void);
+
+/*
+ * Parse text (len bytes, may lack a final newline) as a config file named
+ * path.  Lines "key = value" (whitespace around both trimmed), "#" comments
+ * and blank lines; "[URL]" starts a per-server section (URL canonicalised).
+ * Keys: server (global only), keystore, token-cache, token-path,
+ * organization-id, organization-slug, refresh-margin, timeout, ca-file.
+ * Anything else, a bad value, a NUL byte, or a line over 4096 bytes is
+ * GCERR_FAIL with gc_error("PATH:LINE: what is wrong").  On error cfg is
+ * left initialised (empty).
+ */
+int config_parse(struct config *cfg, const char *path, const char *text, size_t len);
+
+/* Read and parse path; a missing file is fine (0, empty config). */
+int config_load(struct config *cfg, const char *path);
+
+/*
+ * Settings for one server: the matching section's values over the global
+ * ones.  out borrows strings from cfg.  server is canonical or NULL.
+ */
+void config_resolve(const struct config *cfg, const char *server,
+		    struct config_values *out);
+
+#endif

@@ -1,0 +1,64 @@
+/* GET /v1/token: building the request, reading the answer (CONTRACT 3, 8). */
+#ifndef GC_EXCHANGE_H
+#define GC_EXCHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_ops;
+
+struct exchange_params {
+	const char *server;		/* canonical */
+	const char *token_path;		/* "/v1/token" */
+	const char *organization;	/* UUID => organization_id, else slug; NULL/"" none */
+	const char *kind;		/* api-key | basic | bearer */
+	const char *username;		/* basic */
+	const char *secret;
+	const char *ca_file;
+	long timeout;			/* seconds */
+};
+
+struct exchange_result {
+	char *access_token;	/* secret: secret_free */
+	char *token_type;
+	int64_t expires_at;	/* local clock, Date-corrected; 0 when unknown */
+	int64_t lifetime;	/* seconds, as received; 0 when unknown */
+};
+
+void exchange_result_release(struct exchange_result *res);
+
+/*
+ * URL for the exchange: server + token_path + "?organization_id=…" or
+ * "?organization_slug=…" (escaped).  New string, caller frees.
+ */
+char *exchange_build_url(const struct exchange_params *p);
+
+/*
+ * Header carrying the credential: "Galileo-API-Key: KEY",
+ * "Authorization: Basic base64(user:pass)" or "Authorization: Bearer TOKEN".
+ * New string, caller secret_free()s.  NULL for an unknown kind.
+ * (added) kind NULL means "api-key"; also NULL when the secret or username
+ * holds a control character, which could inject request headers.
+ */
+char *exchange_auth_header(const char *kind, const char *username, const char *secret);
+
+/*
+ * Interpret a response.  200: parse access_token (non-empty string of
+ * printable ASCII without spaces, at most 8 KiB), token_type (string,
+ * optional), expires_at (string, RFC 3339).  When expires_at is missing
+ * the JWT exp claim is used, and when neither is readable the token is
+ * returned with expires_at 0 (not cacheable).  An expiry already past is
+ * GCERR_NETWORK.  date_header may be NULL; now is the local clock.
+ * 401/403: GCERR_REJECTED.  422: GCERR_INPUT with the detail entries as
+ * "loc.a.b: msg; …".  Anything else, or a malformed 200: GCERR_NETWORK.
+ * Messages via gc_error() name the server; no secret ever.
+ */
+int exchange_parse_response(const char *server, long status, const char *body,
+			    size_t body_len, const char *date_header, int64_t now,
+			    struct exchange_result *res);
+
+/* Do the whole exchange with the loaded transport. */
+int exchange_run(const struct http_ops *http, const struct exchange_params *p,
+		 struct exchange_result *res);
+
+#endif

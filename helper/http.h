@@ -1,0 +1,47 @@
+/*
+ * The HTTP transport, as a loadable module so that calls that never touch
+ * the network do not load libcurl.  The module "http-curl.so" exports
+ * `const struct http_ops http_module_ops`.
+ */
+#ifndef GC_HTTP_H
+#define GC_HTTP_H
+
+#include <stddef.h>
+
+#define HTTP_ABI_VERSION 1
+#define HTTP_MAX_BODY (64 * 1024)
+
+struct http_request {
+	const char *url;		/* full URL with query */
+	const char *auth_header;	/* "Name: value", a secret; may be NULL */
+	const char *user_agent;
+	const char *ca_file;		/* NULL: system bundle */
+	long timeout_ms;		/* whole exchange */
+	int debug;			/* log steps (never headers) to stderr */
+};
+
+struct http_response {
+	long status;
+	char *body;		/* NUL-terminated; free with secret_freezero */
+	size_t body_len;
+	char *date;		/* Date header value or NULL */
+	char *retry_after;	/* Retry-After header value or NULL */
+};
+
+struct http_ops {
+	int abi_version;
+	/*
+	 * GET url.  TLS peer and host verification always on; redirects are
+	 * never followed (a 3xx comes back as its status); a body over
+	 * HTTP_MAX_BODY fails.  Returns 0 with resp filled for any HTTP
+	 * status, or GCERR_NETWORK with a one-line reason in errbuf (no
+	 * secret) for connection, TLS, timeout or size failures.  Every
+	 * buffer that held the auth header or body is wiped.
+	 */
+	int (*get)(const struct http_request *req, struct http_response *resp,
+		   char *errbuf, size_t errlen);
+	/* free resp's members (body wiped) */
+	void (*response_release)(struct http_response *resp);
+};
+
+#endif
