@@ -1,0 +1,388 @@
+#include "autoconfig.h"
+
+#include "helper/config.h"
+#include "helper/common.h"
+#include "helper/url.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 4096
+/* a config file is a few lines; anything bigger is not ours */
+#define FILE_MAX_BYTES (1024 * 1024)
+/* large enough for any sane number of seconds, small enough to add safely */
+#define SECONDS_MAX 2147483647L
+
+static void values_init(struct config_values *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->refresh_margin = -1;
+	v->timeout = -1;
+}
+
+static void values_release(struct config_values *v)
+{
+	free(v->server);
+	free(v->keystore);
+	free(v->token_cache);
+	free(v->token_path);
+	free(v->organization_id);
+	free(v->organization_slug);
+	free(v->ca_file);
+	values_init(v);
+}
+
+void config_init(struct config *cfg)
+{
+	cfg->path = NULL;
+	values_init(&cfg->global);
+	cfg->sections = NULL;
+	cfg->nr_sections = 0;
+}
+
+void config_release(struct config *cfg)
+{
+	size_t i;
+
+	free(cfg->path);
+	values_release(&cfg->global);
+	for (i = 0; i < cfg->nr_sections; i++) {
+		free(cfg->sections[i].server);
+		values_release(&cfg->sections[i].values);
+	}
+	free(cfg->sections);
+	config_init(cfg);
+}
+
+char *config_default_path(void)
+{
+	const char *v;
+
+	v = getenv("GALILEO_CREDENTIAL_CONFIG");
+	if (v && *v)
+		return xstrdup(v);
+	/* the XDG spec says a relative XDG_CONFIG_HOME is to be ignored */
+	v = getenv("XDG_CONFIG_HOME");
+	if (v && *v == '/')
+		return xasprintf("%s/galileo-credential/config", v);
+	v = getenv("HOME");
+	if (v && *v)
+		return xasprintf("%s/.config/galileo-credential/config", v);
+	return NULL;
+}
+
+/*
+ * url_canonicalize() has already recorded its own message; put "PATH:LINE: "
+ * in front of it, unless an older, unrelated message holds the slot.
+ */
+static int url_error_at(const char *path, unsigned int line, bool had_message)
+{
+	char *msg;
+
+	if (had_message || !gc_error_message())
+		return gc_error(GCERR_FAIL, "%s:%u: refused server URL", path, line);
+	msg = xstrdup(gc_error_message());
+	gc_error_clear();
+	gc_error(GCERR_FAIL, "%s:%u: %s", path, line, msg);
+	free(msg);
+	return GCERR_FAIL;
+}
+
+static bool parse_seconds(const char *s, long *out)
+{
+	long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+		if (v > SECONDS_MAX)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+static void set_string(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = xstrdup(value);
+}
+
+static int set_key(struct config_values *v, bool in_section, const char *path,
+		   unsigned int line, const char *key, const char *value)
+{
+	bool had_message = gc_error_message() != NULL;
+	char *canon;
+	long n;
+
+	if (!strcmp(key, "server")) {
+		if (in_section)
+			return gc_error(GCERR_FAIL,
+					"%s:%u: 'server' is only allowed before the first [section]",
+					path, line);
+		if (url_canonicalize(value, &canon))
+			return url_error_at(path, line, had_message);
+		free(v->server);
+		v->server = canon;
+	} else if (!strcmp(key, "keystore")) {
+		/* an unknown backend name fails closed when it is chosen */
+		set_string(&v->keystore, value);
+	} else if (!strcmp(key, "token-cache")) {
+		if (strcmp(value, "keyctl") && strcmp(value, "keystore") &&
+		    strcmp(value, "none"))
+			return gc_error(GCERR_FAIL,
+					"%s:%u: unknown token-cache '%s'; use 'keyctl', 'keystore' or 'none'",
+					path, line, value);
+		set_string(&v->token_cache, value);
+	} else if (!strcmp(key, "token-path")) {
+		/* the organization goes after it as "?organization_…" */
+		if (value[0] != '/' || strpbrk(value, "?# \t"))
+			return gc_error(GCERR_FAIL,
+					"%s:%u: bad token-path '%s'; use a path starting with '/' and without '?' or '#'",
+					path, line, value);
+		set_string(&v->token_path, value);
+	} else if (!strcmp(key, "organization-id")) {
+		if (!url_is_uuid(value))
+			return gc_error(GCERR_FAIL,
+					"%s:%u: bad organization-id '%s'; it must be a UUID",
+					path, line, value);
+		set_string(&v->organization_id, value);
+		/* one default organization: the later line wins */
+		free(v->organization_slug);
+		v->organization_slug = NULL;
+	} else if (!strcmp(key, "organization-slug")) {
+		set_string(&v->organization_slug, value);
+		free(v->organization_id);
+		v->organization_id = NULL;
+	} else if (!strcmp(key, "ca-file")) {
+		set_string(&v->ca_file, value);
+	} else if (!strcmp(key, "refresh-margin")) {
+		if (!parse_seconds(value, &n))
+			return gc_error(GCERR_FAIL,
+					"%s:%u: bad refresh-margin '%s'; use a whole number of seconds",
+					path, line, value);
+		v->refresh_margin = n;
+	} else if (!strcmp(key, "timeout")) {
+		if (!parse_seconds(value, &n) || n == 0)
+			return gc_error(GCERR_FAIL,
+					"%s:%u: bad timeout '%s'; use a whole number of seconds above 0",
+					path, line, value);
+		v->timeout = n;
+	} else {
+		return gc_error(GCERR_FAIL, "%s:%u: unknown key '%s'", path, line, key);
+	}
+	return 0;
+}
+
+/* the section for server, reused when the same server appears twice */
+static struct config_values *section_for(struct config *cfg, char *server)
+{
+	struct config_section *s;
+	size_t i;
+
+	for (i = 0; i < cfg->nr_sections; i++) {
+		if (!strcmp(cfg->sections[i].server, server)) {
+			free(server);
+			return &cfg->sections[i].values;
+		}
+	}
+	s = realloc(cfg->sections, (cfg->nr_sections + 1) * sizeof(*s));
+	if (!s)
+		abort();	/* as the x* allocators do */
+	cfg->sections = s;
+	s = &cfg->sections[cfg->nr_sections++];
+	s->server = server;
+	values_init(&s->values);
+	return &s->values;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+static int parse_line(struct config *cfg, struct config_values **cur,
+		      const char *path, unsigned int line, char *text)
+{
+	bool had_message = gc_error_message() != NULL;
+	char *s = trim(text), *eq, *key, *value, *canon;
+
+	if (!*s || *s == '#')
+		return 0;
+	if (*s == '[') {
+		size_t n = strlen(s);
+
+		if (s[n - 1] != ']')
+			return gc_error(GCERR_FAIL,
+					"%s:%u: bad section header; use [https://server]",
+					path, line);
+		s[n - 1] = '\0';
+		if (url_canonicalize(trim(s + 1), &canon))
+			return url_error_at(path, line, had_message);
+		*cur = section_for(cfg, canon);
+		return 0;
+	}
+	eq = strchr(s, '=');
+	if (!eq)
+		return gc_error(GCERR_FAIL, "%s:%u: expected 'key = value'", path, line);
+	*eq = '\0';
+	key = trim(s);
+	value = trim(eq + 1);
+	if (!*key)
+		return gc_error(GCERR_FAIL, "%s:%u: expected 'key = value'", path, line);
+	if (!*value)
+		return gc_error(GCERR_FAIL, "%s:%u: empty value for '%s'", path, line, key);
+	return set_key(*cur, *cur != &cfg->global, path, line, key, value);
+}
+
+int config_parse(struct config *cfg, const char *path, const char *text, size_t len)
+{
+	struct config tmp;
+	struct config_values *cur;
+	char buf[LINE_MAX_BYTES + 1];
+	const char *name = path ? path : "config";
+	unsigned int line = 0;
+	size_t pos = 0;
+	int err = 0;
+
+	config_init(&tmp);
+	cur = &tmp.global;
+	while (pos < len) {
+		const char *start = text + pos, *nl;
+		size_t n;
+
+		nl = memchr(start, '\n', len - pos);
+		n = nl ? (size_t)(nl - start) : len - pos;
+		pos += n + (nl ? 1 : 0);
+		line++;
+		if (n > LINE_MAX_BYTES) {
+			err = gc_error(GCERR_FAIL, "%s:%u: line too long (over %d bytes)",
+				       name, line, LINE_MAX_BYTES);
+			break;
+		}
+		if (memchr(start, '\0', n)) {
+			err = gc_error(GCERR_FAIL, "%s:%u: NUL byte", name, line);
+			break;
+		}
+		memcpy(buf, start, n);
+		/* files written on Windows end lines with CR LF */
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+		buf[n] = '\0';
+		err = parse_line(&tmp, &cur, name, line, buf);
+		if (err)
+			break;
+	}
+	config_release(cfg);
+	if (err) {
+		config_release(&tmp);
+		return err;
+	}
+	tmp.path = xstrdup(path);
+	*cfg = tmp;
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *path)
+{
+	struct stat st;
+	char *text;
+	size_t got = 0;
+	int fd, err;
+
+	if (!path)
+		return 0;	/* no HOME, no XDG_CONFIG_HOME: no file to read */
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return gc_error(GCERR_FAIL, "cannot open config file '%s': %s",
+				path, strerror(errno));
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return gc_error(GCERR_FAIL, "config file '%s' is not a regular file", path);
+	}
+	if (st.st_size > FILE_MAX_BYTES) {
+		close(fd);
+		return gc_error(GCERR_FAIL, "config file '%s' is too large", path);
+	}
+	text = xmalloc((size_t)st.st_size + 1);
+	/* read at most one byte more than stat said, to notice growth */
+	while (got <= (size_t)st.st_size) {
+		ssize_t r = read(fd, text + got, (size_t)st.st_size + 1 - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = errno;
+			close(fd);
+			free(text);
+			return gc_error(GCERR_FAIL, "cannot read config file '%s': %s",
+					path, strerror(err));
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (got > (size_t)st.st_size) {
+		free(text);
+		return gc_error(GCERR_FAIL, "config file '%s' changed while being read", path);
+	}
+	err = config_parse(cfg, path, text, got);
+	free(text);
+	return err;
+}
+
+static void overlay(struct config_values *out, const struct config_values *v)
+{
+	if (v->keystore)
+		out->keystore = v->keystore;
+	if (v->token_cache)
+		out->token_cache = v->token_cache;
+	if (v->token_path)
+		out->token_path = v->token_path;
+	/* id and slug are one setting: a section naming either replaces both */
+	if (v->organization_id || v->organization_slug) {
+		out->organization_id = v->organization_id;
+		out->organization_slug = v->organization_slug;
+	}
+	if (v->ca_file)
+		out->ca_file = v->ca_file;
+	if (v->refresh_margin >= 0)
+		out->refresh_margin = v->refresh_margin;
+	if (v->timeout >= 0)
+		out->timeout = v->timeout;
+}
+
+void config_resolve(const struct config *cfg, const char *server,
+		    struct config_values *out)
+{
+	size_t i;
+
+	values_init(out);
+	if (!cfg)
+		return;
+	*out = cfg->global;
+	if (!server)
+		return;
+	for (i = 0; i < cfg->nr_sections; i++)
+		if (!strcmp(cfg->sections[i].server, server))
+			overlay(out, &cfg->sections[i].values);
+}
