@@ -1,0 +1,660 @@
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helper/common.h"
+#include "helper/exchange.h"
+#include "helper/http.h"
+
+#define SERVER "https://api.example.com"
+#define NOW INT64_C(1700000000)		/* Tue, 14 Nov 2023 22:13:20 GMT */
+#define UUID "0b4c5e8e-1d7f-4f3a-9c55-0a5a3e9f2c11"
+/* {"alg":"none","typ":"JWT"}.{"sub":"u","exp":NOW+1800}.sig */
+#define JWT "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." \
+	"eyJzdWIiOiJ1IiwiZXhwIjoxNzAwMDAxODAwfQ.c2ln"
+/* the same with exp NOW-1000 */
+#define JWT_OLD "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." \
+	"eyJzdWIiOiJ1IiwiZXhwIjoxNjk5OTk5MDAwfQ.c2ln"
+
+static int setup(void **state)
+{
+	(void)state;
+	gc_error_clear();
+	return 0;
+}
+
+static void assert_message(const char *want)
+{
+	assert_non_null(gc_error_message());
+	assert_string_equal(gc_error_message(), want);
+}
+
+static void assert_message_has(const char *needle)
+{
+	const char *msg = gc_error_message();
+
+	assert_non_null(msg);
+	if (!strstr(msg, needle))
+		fail_msg("message '%s' lacks '%s'", msg, needle);
+}
+
+/* ---- exchange_build_url ---- */
+
+static void expect_url(const char *server, const char *path, const char *org,
+		       const char *want)
+{
+	struct exchange_params p = {
+		.server = server, .token_path = path, .organization = org,
+	};
+	char *url = exchange_build_url(&p);
+
+	assert_non_null(url);
+	assert_string_equal(url, want);
+	free(url);
+}
+
+static void test_build_url(void **state)
+{
+	(void)state;
+	expect_url(SERVER, "/v1/token", NULL, SERVER "/v1/token");
+	expect_url(SERVER, "/v1/token", "", SERVER "/v1/token");
+	expect_url(SERVER, NULL, NULL, SERVER "/v1/token");
+	expect_url("https://h:8443/galileo", "/v1/token", NULL,
+		   "https://h:8443/galileo/v1/token");
+	expect_url(SERVER, "/v1/token", UUID,
+		   SERVER "/v1/token?organization_id=" UUID);
+	expect_url(SERVER, "/v1/token", "0B4C5E8E-1D7F-4F3A-9C55-0A5A3E9F2C11",
+		   SERVER "/v1/token?organization_id=0B4C5E8E-1D7F-4F3A-9C55-0A5A3E9F2C11");
+	expect_url(SERVER, "/v1/token", "acme", SERVER "/v1/token?organization_slug=acme");
+	/* one digit short of a UUID is a slug */
+	expect_url(SERVER, "/v1/token", "0b4c5e8e-1d7f-4f3a-9c55-0a5a3e9f2c1",
+		   SERVER "/v1/token?organization_slug=0b4c5e8e-1d7f-4f3a-9c55-0a5a3e9f2c1");
+	expect_url(SERVER, "/v1/token", "acme corp/x&y=z#?\xc3\xa9",
+		   SERVER "/v1/token?organization_slug=acme%20corp%2Fx%26y%3Dz%23%3F%C3%A9");
+	expect_url(SERVER, "/v1/token", "a-b.c_d~e", SERVER "/v1/token?organization_slug=a-b.c_d~e");
+}
+
+/* ---- exchange_auth_header ---- */
+
+static void expect_header(const char *kind, const char *user, const char *secret,
+			  const char *want)
+{
+	char *h = exchange_auth_header(kind, user, secret);
+
+	if (!want) {
+		assert_null(h);
+		return;
+	}
+	assert_non_null(h);
+	assert_string_equal(h, want);
+	secret_free(h);
+}
+
+static void test_auth_header(void **state)
+{
+	(void)state;
+	expect_header("api-key", NULL, "k-123", "Galileo-API-Key: k-123");
+	expect_header("basic", "user", "pass", "Authorization: Basic dXNlcjpwYXNz");
+	expect_header("basic", "alice", "p:w", "Authorization: Basic YWxpY2U6cDp3");
+	expect_header("bearer", NULL, "tok.en", "Authorization: Bearer tok.en");
+	/* no kind: the contract's default */
+	expect_header(NULL, NULL, "k", "Galileo-API-Key: k");
+	expect_header("oauth", NULL, "k", NULL);
+	expect_header("API-KEY", NULL, "k", NULL);
+	expect_header("api-key", NULL, NULL, NULL);
+	/* a CR/LF would inject headers into the request */
+	expect_header("api-key", NULL, "k\r\nX-Evil: 1", NULL);
+	expect_header("bearer", NULL, "k\n", NULL);
+	expect_header("basic", "us\ner", "p", NULL);
+}
+
+/* ---- exchange_parse_response: 200 ---- */
+
+static int parse(long status, const char *body, const char *date,
+		 struct exchange_result *res)
+{
+	return exchange_parse_response(SERVER, status, body, body ? strlen(body) : 0,
+				       date, NOW, res);
+}
+
+static void expect_token(const char *body, const char *date, const char *token,
+			 int64_t expires_at, int64_t lifetime)
+{
+	struct exchange_result res;
+
+	gc_error_clear();
+	if (parse(200, body, date, &res))
+		fail_msg("refused '%s': %s", body, gc_error_message());
+	assert_string_equal(res.access_token, token);
+	assert_int_equal(res.expires_at, expires_at);
+	assert_int_equal(res.lifetime, lifetime);
+	exchange_result_release(&res);
+	assert_null(res.access_token);
+	assert_null(res.token_type);
+}
+
+#define BODY(exp) "{\"access_token\":\"tok\",\"token_type\":\"bearer\",\"expires_at\":\"" exp "\"}"
+
+static void test_200_expires_at_forms(void **state)
+{
+	(void)state;
+	expect_token(BODY("2023-11-14T23:13:20Z"), NULL, "tok", NOW + 3600, 3600);
+	expect_token(BODY("2023-11-15T00:13:20+01:00"), NULL, "tok", NOW + 3600, 3600);
+	expect_token(BODY("2023-11-14T18:13:20-05:00"), NULL, "tok", NOW + 3600, 3600);
+	/* naive: UTC */
+	expect_token(BODY("2023-11-14T23:13:20"), NULL, "tok", NOW + 3600, 3600);
+	/* fractional seconds */
+	expect_token(BODY("2023-11-14T23:13:20.987654Z"), NULL, "tok", NOW + 3600, 3600);
+	expect_token(BODY("2023-11-14T23:13:20.5+00:00"), NULL, "tok", NOW + 3600, 3600);
+	expect_token(BODY("2023-11-14T22:13:21Z"), NULL, "tok", NOW + 1, 1);
+}
+
+static void test_200_date_header(void **state)
+{
+	(void)state;
+	/* server clock agrees with ours */
+	expect_token(BODY("2023-11-14T23:13:20Z"), "Tue, 14 Nov 2023 22:13:20 GMT",
+		     "tok", NOW + 3600, 3600);
+	/* server clock 1 h ahead: its expiry is 1 h later than ours */
+	expect_token(BODY("2023-11-15T00:13:20Z"), "Tue, 14 Nov 2023 23:13:20 GMT",
+		     "tok", NOW + 3600, 3600);
+	/* server clock 1 h behind: a token "already expired" locally is not */
+	expect_token(BODY("2023-11-14T22:13:20Z"), "Tue, 14 Nov 2023 21:13:20 GMT",
+		     "tok", NOW + 3600, 3600);
+	/* the same answers without the Date header */
+	expect_token(BODY("2023-11-15T00:13:20Z"), NULL, "tok", NOW + 7200, 7200);
+	/* an unreadable Date header is ignored */
+	expect_token(BODY("2023-11-14T23:13:20Z"), "yesterday-ish", "tok", NOW + 3600, 3600);
+}
+
+static void test_200_jwt_fallback(void **state)
+{
+	(void)state;
+	/* expires_at missing */
+	expect_token("{\"access_token\":\"" JWT "\"}", NULL, JWT, NOW + 1800, 1800);
+	/* expires_at unreadable */
+	expect_token("{\"access_token\":\"" JWT "\",\"expires_at\":\"soon\"}", NULL,
+		     JWT, NOW + 1800, 1800);
+}
+
+static void test_200_jwt_fallback_date(void **state)
+{
+	struct exchange_result res;
+
+	(void)state;
+	/* server 30 min ahead: exp NOW+1800 is "now" there, i.e. just expired */
+	assert_int_equal(parse(200, "{\"access_token\":\"" JWT "\"}",
+			       "Tue, 14 Nov 2023 22:43:20 GMT", &res), GCERR_NETWORK);
+	assert_null(res.access_token);
+	/* server 30 min behind: a full hour left locally */
+	gc_error_clear();
+	assert_int_equal(parse(200, "{\"access_token\":\"" JWT "\"}",
+			       "Tue, 14 Nov 2023 21:43:20 GMT", &res), 0);
+	assert_int_equal(res.expires_at, NOW + 3600);
+	assert_int_equal(res.lifetime, 3600);
+	exchange_result_release(&res);
+}
+
+static void test_200_no_expiry(void **state)
+{
+	struct exchange_result res;
+
+	(void)state;
+	/* neither: returned, not cacheable */
+	expect_token("{\"access_token\":\"opaque\"}", NULL, "opaque", 0, 0);
+	expect_token("{\"access_token\":\"opaque\",\"expires_at\":\"never\"}", NULL,
+		     "opaque", 0, 0);
+	expect_token("{\"access_token\":\"a.b.c\",\"expires_at\":\"\"}", NULL, "a.b.c", 0, 0);
+	/* token_type defaults to bearer, else kept */
+	assert_int_equal(parse(200, "{\"access_token\":\"opaque\"}", NULL, &res), 0);
+	assert_string_equal(res.token_type, "bearer");
+	exchange_result_release(&res);
+	assert_int_equal(parse(200, "{\"access_token\":\"t\",\"token_type\":\"Bearer\"}",
+			       NULL, &res), 0);
+	assert_string_equal(res.token_type, "Bearer");
+	exchange_result_release(&res);
+}
+
+static void expect_bad_200(const char *body, size_t len, const char *why)
+{
+	struct exchange_result res;
+
+	gc_error_clear();
+	assert_int_equal(exchange_parse_response(SERVER, 200, body, len, NULL, NOW, &res),
+			 GCERR_NETWORK);
+	assert_null(res.access_token);
+	assert_null(res.token_type);
+	assert_int_equal(res.expires_at, 0);
+	assert_message_has("'" SERVER "'");
+	assert_message_has(why);
+	/* never a secret in the message */
+	assert_null(strstr(gc_error_message(), "SECRETTOKEN"));
+	exchange_result_release(&res);
+}
+
+#define BAD(body, why) expect_bad_200(body, sizeof(body) - 1, why)
+
+static void test_200_already_expired(void **state)
+{
+	(void)state;
+	BAD("{\"access_token\":\"SECRETTOKEN\",\"expires_at\":\"2023-11-14T22:13:19Z\"}",
+	    "already expired");
+	/* expiring this very second is expired: never handed out at expiry */
+	BAD("{\"access_token\":\"SECRETTOKEN\",\"expires_at\":\"2023-11-14T22:13:20Z\"}",
+	    "already expired");
+	BAD("{\"access_token\":\"" JWT_OLD "\"}", "already expired");
+}
+
+static void test_200_malformed(void **state)
+{
+	static const char with_nul[] = "{\"access_token\":\"SECRETTOKEN\"}\0junk";
+
+	(void)state;
+	BAD("", "not JSON");
+	BAD("SECRETTOKEN", "not JSON");
+	BAD("<html>SECRETTOKEN</html>", "not JSON");
+	BAD("{\"access_token\":\"SECRETTOKEN\"", "not JSON");
+	BAD("[\"SECRETTOKEN\"]", "not a JSON object");
+	BAD("\"SECRETTOKEN\"", "not a JSON object");
+	BAD("{}", "access_token");
+	BAD("{\"token\":\"SECRETTOKEN\",\"expires_at\":\"2023-11-14T23:13:20Z\"}", "access_token");
+	BAD("{\"access_token\":123}", "access_token");
+	BAD("{\"access_token\":null}", "access_token");
+	BAD("{\"access_token\":[\"SECRETTOKEN\"]}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\",\"token_type\":5}", "token_type");
+	BAD("{\"access_token\":\"SECRETTOKEN\",\"expires_at\":1700003600}", "expires_at");
+	BAD("{\"access_token\":\"SECRETTOKEN\",\"expires_at\":null}", "expires_at");
+	BAD("{\"access_token\":\"a\",\"access_token\":\"SECRETTOKEN\"}", "not JSON");
+	/* the body is as long as the server said: a NUL inside is not JSON */
+	expect_bad_200(with_nul, sizeof(with_nul) - 1, "not JSON");
+	expect_bad_200(NULL, 0, "not JSON");
+}
+
+static void test_200_token_charset(void **state)
+{
+	char *body, *big;
+	size_t n = 8 * 1024;
+	struct exchange_result res;
+
+	(void)state;
+	BAD("{\"access_token\":\"\"}", "access_token");
+	BAD("{\"access_token\":\"SECRET TOKEN\"}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\\t\"}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\\n\"}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\\u0001\"}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\\u007f\"}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\\u00e9\"}", "access_token");
+	BAD("{\"access_token\":\"SECRETTOKEN\\u0000\"}", "not JSON");
+
+	/* 8 KiB is the limit */
+	big = malloc(n + 2);
+	assert_non_null(big);
+	memset(big, 'a', n + 1);
+	big[n + 1] = '\0';
+	body = xasprintf("{\"access_token\":\"%s\"}", big + 1);
+	assert_int_equal(parse(200, body, NULL, &res), 0);
+	assert_int_equal(strlen(res.access_token), n);
+	exchange_result_release(&res);
+	free(body);
+	body = xasprintf("{\"access_token\":\"%s\"}", big);
+	expect_bad_200(body, strlen(body), "access_token");
+	free(body);
+	free(big);
+}
+
+/* ---- exchange_parse_response: other statuses ---- */
+
+static void expect_status(long status, const char *body, int want_err, const char *msg)
+{
+	struct exchange_result res;
+
+	gc_error_clear();
+	assert_int_equal(parse(status, body, NULL, &res), want_err);
+	assert_null(res.access_token);
+	assert_message(msg);
+}
+
+static void test_rejected(void **state)
+{
+	(void)state;
+	expect_status(401, "{\"detail\":\"Not authenticated\"}", GCERR_REJECTED,
+		      "the server '" SERVER "' rejected the credential (HTTP 401); "
+		      "run 'galileo-credential login --server " SERVER "'");
+	expect_status(403, NULL, GCERR_REJECTED,
+		      "the server '" SERVER "' rejected the credential (HTTP 403); "
+		      "run 'galileo-credential login --server " SERVER "'");
+}
+
+static void test_422(void **state)
+{
+	(void)state;
+	expect_status(422,
+		      "{\"detail\":[{\"loc\":[\"query\",\"organization_id\"],"
+		      "\"msg\":\"Input should be a valid UUID\",\"type\":\"uuid_parsing\"},"
+		      "{\"loc\":[\"other\",\"loc\"],\"msg\":\"msg\",\"type\":\"x\"}]}",
+		      GCERR_INPUT,
+		      "the server '" SERVER "' refused the request: "
+		      "query.organization_id: Input should be a valid UUID; other.loc: msg");
+	/* integer loc elements, control characters neutralised */
+	expect_status(422,
+		      "{\"detail\":[{\"loc\":[\"body\",0,\"name\"],\"msg\":\"bad\\u001b[31m\",\"type\":\"t\"}]}",
+		      GCERR_INPUT,
+		      "the server '" SERVER "' refused the request: body.0.name: bad?[31m");
+	/* FastAPI's HTTPException form */
+	expect_status(422, "{\"detail\":\"Organization not found\"}", GCERR_INPUT,
+		      "the server '" SERVER "' refused the request: Organization not found");
+	expect_status(422, "oops", GCERR_INPUT,
+		      "the server '" SERVER "' refused the request (HTTP 422)");
+	expect_status(422, "{\"detail\":[]}", GCERR_INPUT,
+		      "the server '" SERVER "' refused the request (HTTP 422)");
+}
+
+static void test_other_status(void **state)
+{
+	(void)state;
+	expect_status(500, "{\"access_token\":\"SECRETTOKEN\"}", GCERR_NETWORK,
+		      "the server '" SERVER "' failed the token request (HTTP 500); try again later");
+	expect_status(503, NULL, GCERR_NETWORK,
+		      "the server '" SERVER "' failed the token request (HTTP 503); try again later");
+	expect_status(429, NULL, GCERR_NETWORK,
+		      "the server '" SERVER "' failed the token request (HTTP 429); try again later");
+	expect_status(404, NULL, GCERR_NETWORK,
+		      "the server '" SERVER "' failed the token request (HTTP 404); "
+		      "check the server URL and token-path");
+	/* a 201 is not the documented success */
+	expect_status(201, BODY("2023-11-14T23:13:20Z"), GCERR_NETWORK,
+		      "the server '" SERVER "' failed the token request (HTTP 201); "
+		      "check the server URL and token-path");
+	expect_status(302, NULL, GCERR_NETWORK,
+		      "the server '" SERVER "' redirected the request (HTTP 302); "
+		      "redirects are not followed");
+	expect_status(301, NULL, GCERR_NETWORK,
+		      "the server '" SERVER "' redirected the request (HTTP 301); "
+		      "redirects are not followed");
+}
+
+/* ---- exchange_run against a fake transport ---- */
+
+static struct fake {
+	/* what the helper sent */
+	int calls, releases;
+	char *url, *auth, *ua, *ca;
+	long timeout_ms;
+	/* what to answer */
+	int ret;
+	long status;
+	const char *body, *date, *errmsg;
+} fake;
+
+static int fake_get(const struct http_request *req, struct http_response *resp,
+		    char *errbuf, size_t errlen)
+{
+	fake.calls++;
+	fake.url = xstrdup(req->url);
+	fake.auth = xstrdup(req->auth_header);
+	fake.ua = xstrdup(req->user_agent);
+	fake.ca = xstrdup(req->ca_file);
+	fake.timeout_ms = req->timeout_ms;
+	if (fake.ret) {
+		snprintf(errbuf, errlen, "%s", fake.errmsg);
+		return fake.ret;
+	}
+	resp->status = fake.status;
+	resp->body = xstrdup(fake.body ? fake.body : "");
+	resp->body_len = strlen(resp->body);
+	resp->date = xstrdup(fake.date);
+	return 0;
+}
+
+static void fake_release(struct http_response *resp)
+{
+	fake.releases++;
+	secret_free(resp->body);
+	free(resp->date);
+	free(resp->retry_after);
+	memset(resp, 0, sizeof(*resp));
+}
+
+static const struct http_ops fake_ops = {
+	.abi_version = HTTP_ABI_VERSION,
+	.get = fake_get,
+	.response_release = fake_release,
+};
+
+static int run_setup(void **state)
+{
+	(void)state;
+	gc_error_clear();
+	memset(&fake, 0, sizeof(fake));
+	return 0;
+}
+
+static void fake_forget(void)
+{
+	free(fake.url);
+	secret_free(fake.auth);
+	free(fake.ua);
+	free(fake.ca);
+	fake.url = fake.auth = fake.ua = fake.ca = NULL;
+}
+
+static int run_teardown(void **state)
+{
+	(void)state;
+	fake_forget();
+	return 0;
+}
+
+static const struct exchange_params basic_params = {
+	.server = SERVER,
+	.token_path = "/v1/token",
+	.organization = "acme corp",
+	.kind = "basic",
+	.username = "user",
+	.secret = "pass",
+	.ca_file = "/etc/ca.pem",
+	.timeout = 5,
+};
+
+static void test_run_ok(void **state)
+{
+	struct exchange_result res;
+
+	(void)state;
+	fake.status = 200;
+	fake.body = BODY("2999-01-01T00:00:00Z");
+	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), 0);
+	assert_int_equal(fake.calls, 1);
+	assert_int_equal(fake.releases, 1);
+	assert_string_equal(fake.url, SERVER "/v1/token?organization_slug=acme%20corp");
+	assert_string_equal(fake.auth, "Authorization: Basic dXNlcjpwYXNz");
+	assert_string_equal(fake.ua, "galileo-credential/" PACKAGE_VERSION);
+	assert_string_equal(fake.ca, "/etc/ca.pem");
+	assert_int_equal(fake.timeout_ms, 5000);
+	assert_string_equal(res.access_token, "tok");
+	assert_int_equal(res.expires_at, INT64_C(32472144000));
+	assert_true(res.lifetime > 0);
+	exchange_result_release(&res);
+}
+
+static void test_run_date_corrected(void **state)
+{
+	struct exchange_params p = basic_params;
+	struct exchange_result res;
+	char date[64], exp[64], body[256];
+	time_t server_now = time(NULL) + 86400;	/* a day ahead */
+	time_t server_exp = server_now + 3600;
+	struct tm tm;
+
+	(void)state;
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&server_now, &tm));
+	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&server_exp, &tm));
+	snprintf(body, sizeof(body), "{\"access_token\":\"tok\",\"expires_at\":\"%s\"}", exp);
+	fake.status = 200;
+	fake.body = body;
+	fake.date = date;
+	p.kind = "api-key";
+	p.secret = "KEY";
+	p.organization = UUID;
+	p.token_path = NULL;
+	p.ca_file = NULL;
+	p.timeout = 0;
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), 0);
+	assert_string_equal(fake.url, SERVER "/v1/token?organization_id=" UUID);
+	assert_string_equal(fake.auth, "Galileo-API-Key: KEY");
+	assert_null(fake.ca);
+	assert_int_equal(fake.timeout_ms, 30000);	/* the documented default */
+	/* an hour from our now, not from the server's clock */
+	assert_in_range(res.lifetime, 3599, 3601);
+	assert_in_range(res.expires_at - time(NULL), 3598, 3601);
+	exchange_result_release(&res);
+}
+
+static void test_run_transport_error(void **state)
+{
+	struct exchange_result res;
+
+	(void)state;
+	fake.ret = GCERR_NETWORK;
+	fake.errmsg = "Could not connect to server";
+	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), GCERR_NETWORK);
+	assert_null(res.access_token);
+	assert_message("cannot reach '" SERVER "': Could not connect to server");
+
+	/* any transport failure is a network failure */
+	gc_error_clear();
+	fake.ret = GCERR_FAIL;
+	fake.errmsg = "";
+	fake_forget();
+	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), GCERR_NETWORK);
+	assert_message_has("cannot reach '" SERVER "'");
+}
+
+static void test_run_statuses(void **state)
+{
+	struct exchange_params p = basic_params;
+	struct exchange_result res;
+
+	(void)state;
+	p.kind = "bearer";
+	p.secret = "old.jwt";
+	fake.status = 401;
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), GCERR_REJECTED);
+	assert_string_equal(fake.auth, "Authorization: Bearer old.jwt");
+	assert_message("the server '" SERVER "' rejected the credential (HTTP 401); "
+		       "run 'galileo-credential login --server " SERVER "'");
+	assert_int_equal(fake.releases, 1);
+}
+
+static void test_run_refused_before_io(void **state)
+{
+	struct exchange_params p = basic_params;
+	struct http_ops old = fake_ops;
+	struct exchange_result res;
+
+	(void)state;
+	p.kind = "oauth";
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), GCERR_INPUT);
+	assert_message_has("unknown credential kind 'oauth'");
+
+	gc_error_clear();
+	p.kind = "api-key";
+	p.secret = "KEY\r\nX-Evil: 1";
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), GCERR_INPUT);
+	assert_message_has("control character");
+	assert_null(strstr(gc_error_message(), "KEY"));
+
+	gc_error_clear();
+	old.abi_version = HTTP_ABI_VERSION + 1;
+	assert_int_equal(exchange_run(&old, &basic_params, &res), GCERR_FAIL);
+	assert_int_equal(exchange_run(NULL, &basic_params, &res), GCERR_FAIL);
+	assert_int_equal(fake.calls, 0);
+}
+
+/*
+ * Debug output names every step and no secret.  gc_debug_enabled() reads
+ * the environment once, so this runs first, in a child that sets it.
+ */
+static void test_run_debug_has_no_secret(void **state)
+{
+	FILE *log = tmpfile();
+	char buf[4096];
+	size_t n;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(log);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct exchange_result res;
+		int err;
+
+		setenv("GALILEO_CREDENTIAL_DEBUG", "1", 1);
+		dup2(fileno(log), 2);
+		fake.status = 200;
+		fake.body = "{\"access_token\":\"TOKENVALUE\",\"expires_at\":\"2999-01-01T00:00:00Z\"}";
+		err = exchange_run(&fake_ops, &basic_params, &res);
+		exchange_result_release(&res);
+		fake_forget();
+		_exit(err ? 1 : gc_debug_enabled() ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	rewind(log);
+	n = fread(buf, 1, sizeof(buf) - 1, log);
+	buf[n] = '\0';
+	fclose(log);
+	if (!strstr(buf, "GET " SERVER "/v1/token?organization_slug=acme%20corp"))
+		fail_msg("debug log lacks the request: %s", buf);
+	assert_non_null(strstr(buf, "HTTP 200"));
+	assert_null(strstr(buf, "TOKENVALUE"));
+	assert_null(strstr(buf, "pass"));
+	assert_null(strstr(buf, "dXNlcjpwYXNz"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		/* first: no earlier test may have read GALILEO_CREDENTIAL_DEBUG */
+		cmocka_unit_test_setup_teardown(test_run_debug_has_no_secret, run_setup, run_teardown),
+		cmocka_unit_test_setup(test_build_url, setup),
+		cmocka_unit_test_setup(test_auth_header, setup),
+		cmocka_unit_test_setup(test_200_expires_at_forms, setup),
+		cmocka_unit_test_setup(test_200_date_header, setup),
+		cmocka_unit_test_setup(test_200_jwt_fallback, setup),
+		cmocka_unit_test_setup(test_200_jwt_fallback_date, setup),
+		cmocka_unit_test_setup(test_200_no_expiry, setup),
+		cmocka_unit_test_setup(test_200_already_expired, setup),
+		cmocka_unit_test_setup(test_200_malformed, setup),
+		cmocka_unit_test_setup(test_200_token_charset, setup),
+		cmocka_unit_test_setup(test_rejected, setup),
+		cmocka_unit_test_setup(test_422, setup),
+		cmocka_unit_test_setup(test_other_status, setup),
+		cmocka_unit_test_setup_teardown(test_run_ok, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_date_corrected, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_transport_error, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_statuses, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_refused_before_io, run_setup, run_teardown),
+	};
+
+	/* debug must be decided in the child of the debug test, not here */
+	unsetenv("GALILEO_CREDENTIAL_DEBUG");
+	secret_json_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
