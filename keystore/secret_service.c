@@ -1,0 +1,514 @@
+#include "autoconfig.h"
+
+#include "keystore/keystore.h"
+#include "helper/common.h"
+
+#include <libsecret/secret.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/*
+ * The `secret-service` backend: the freedesktop Secret Service through
+ * libsecret's synchronous API.  One Key item per server, one Token item per
+ * (server, organization); CONTRACT section 2 and decisions.md give schemas,
+ * attributes and labels.
+ */
+
+static const SecretSchema key_schema = {
+	.name = "ai.galileo.credential.Key",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = {
+		{ "server", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "username", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "organization", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	}
+};
+
+static const SecretSchema token_schema = {
+	.name = "ai.galileo.credential.Token",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = {
+		{ "server", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "organization", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	}
+};
+
+static SecretService *service;
+
+#define UNREACHABLE_HINT "start a keyring daemon or set GALILEO_API_KEY"
+
+/*
+ * GLib prints warnings on stderr by default; our stderr carries exactly one
+ * line per failure, so its messages become debug lines.  The writer also
+ * receives unstructured g_log() output via g_log_default_handler.
+ */
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
+				   gsize n_fields, gpointer data)
+{
+	const char *domain = "", *message = "";
+	gsize i;
+
+	(void)data;
+	if (level & G_LOG_LEVEL_DEBUG)
+		return G_LOG_WRITER_HANDLED;
+	for (i = 0; i < n_fields; i++) {
+		if (fields[i].length != -1)
+			continue;
+		if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0)
+			domain = fields[i].value;
+		else if (strcmp(fields[i].key, "MESSAGE") == 0)
+			message = fields[i].value;
+	}
+	gc_debug("secret-service: %s: %s", domain, message);
+	return G_LOG_WRITER_HANDLED;
+}
+
+static void print_handler(const gchar *s)
+{
+	gc_debug("secret-service: %.*s", (int)strcspn(s, "\n"), s);
+}
+
+/*
+ * Without a session bus address GLib would try to autolaunch a bus through
+ * dbus-launch; refuse instead, exactly as the contract's "no D-Bus session".
+ */
+static int have_session_bus(void)
+{
+	const char *addr = getenv("DBUS_SESSION_BUS_ADDRESS");
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	char *path;
+	int ok;
+
+	if (addr && *addr)
+		return 1;
+	if (!dir || !*dir)
+		return 0;
+	path = xasprintf("%s/bus", dir);
+	ok = stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+	free(path);
+	return ok;
+}
+
+static int locked_error(void)
+{
+	return gc_error(GCERR_KEYSTORE,
+			"the Secret Service keyring is locked and was not unlocked; "
+			"unlock it or set GALILEO_API_KEY");
+}
+
+/* Turn a GError into GCERR_KEYSTORE with a short one-line reason; frees it. */
+static int fail(GError *err)
+{
+	const char *reason;
+	int ret;
+
+	if (!err)
+		err = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_FAILED, "unknown error");
+	gc_debug("secret-service: %s", err->message);
+	if (g_error_matches(err, SECRET_ERROR, SECRET_ERROR_IS_LOCKED) ||
+	    g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+		g_error_free(err);
+		return locked_error();
+	}
+	if (g_error_matches(err, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+	    g_error_matches(err, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)) {
+		reason = "no Secret Service on the session bus";
+	} else {
+		g_dbus_error_strip_remote_error(err);
+		reason = err->message;
+	}
+	ret = gc_error(GCERR_KEYSTORE, "cannot reach the Secret Service: %.200s; "
+		       UNREACHABLE_HINT, reason);
+	g_error_free(err);
+	return ret;
+}
+
+/*
+ * gnome-keyring does not match xdg:schema on the items of a locked
+ * collection, so a search there finds nothing: a locked keyring would pass
+ * for an empty one and erase would silently leave the credential.  Unlock
+ * the default collection (prompting, when a prompter is available) first.
+ */
+static int unlock_default_collection(void)
+{
+	SecretCollection *collection;
+	GList *objects;
+	GError *err = NULL;
+	int unlocked;
+
+	collection = secret_collection_for_alias_sync(service, SECRET_COLLECTION_DEFAULT,
+						      SECRET_COLLECTION_NONE, NULL, &err);
+	if (err)
+		return fail(err);
+	if (!collection)
+		return 0;	/* none yet: storing creates it */
+	if (!secret_collection_get_locked(collection)) {
+		g_object_unref(collection);
+		return 0;
+	}
+	gc_debug("secret-service: unlocking the default collection");
+	objects = g_list_prepend(NULL, collection);
+	unlocked = secret_service_unlock_sync(service, objects, NULL, NULL, &err);
+	g_list_free_full(objects, g_object_unref);
+	if (err)
+		return fail(err);
+	return unlocked > 0 ? 0 : locked_error();
+}
+
+static int ss_open(void)
+{
+	static int logging_routed;
+	GError *err = NULL;
+	int ret;
+
+	if (!logging_routed) {
+		g_log_set_writer_func(log_writer, NULL, NULL);
+		g_set_printerr_handler(print_handler);
+		logging_routed = 1;
+	}
+	if (service)
+		return 0;
+	if (!have_session_bus())
+		return gc_error(GCERR_KEYSTORE, "cannot reach the Secret Service: "
+				"no D-Bus session bus; " UNREACHABLE_HINT);
+	service = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &err);
+	if (!service)
+		return fail(err);
+	ret = unlock_default_collection();
+	if (ret) {
+		g_object_unref(service);
+		service = NULL;
+	}
+	return ret;
+}
+
+/* attribute table borrowing its strings; free with g_hash_table_unref */
+static GHashTable *attrs_new(void)
+{
+	return g_hash_table_new(g_str_hash, g_str_equal);
+}
+
+static const char *attr(GHashTable *attrs, const char *name)
+{
+	const char *v = g_hash_table_lookup(attrs, name);
+
+	return v ? v : "";
+}
+
+/*
+ * Search schema/attrs with flags; *items transfer full.  0 (maybe an empty
+ * list) or GCERR_KEYSTORE.
+ */
+static int search(const SecretSchema *schema, GHashTable *attrs,
+		  SecretSearchFlags flags, GList **items)
+{
+	GError *err = NULL;
+	int ret = ss_open();
+
+	if (ret)
+		return ret;
+	*items = secret_service_search_sync(service, schema, attrs, flags, NULL, &err);
+	if (err) {
+		g_list_free_full(*items, g_object_unref);
+		*items = NULL;
+		return fail(err);
+	}
+	return 0;
+}
+
+/* the secret of an item loaded with SECRET_SEARCH_LOAD_SECRETS, new string */
+static int item_secret(SecretItem *item, char **out)
+{
+	SecretValue *value;
+	const char *data;
+	gsize len;
+
+	value = secret_item_get_secret(item);
+	if (!value)
+		return fail(g_error_new_literal(SECRET_ERROR, SECRET_ERROR_IS_LOCKED,
+						"item still locked"));
+	data = secret_value_get(value, &len);
+	/* up to a NUL only, so that secret_free() wipes all of the copy */
+	*out = xstrndup(data, len);
+	/* the value's own buffer is libsecret's secure memory, wiped on free */
+	secret_value_unref(value);
+	return 0;
+}
+
+static int delete_items(GList *items)
+{
+	GError *err = NULL;
+	GList *l;
+
+	for (l = items; l; l = l->next) {
+		if (!secret_item_delete_sync(l->data, NULL, &err))
+			return fail(err);
+	}
+	return 0;
+}
+
+static int ss_get(const char *server, struct credential *out)
+{
+	GHashTable *attrs = attrs_new(), *found;
+	GList *items = NULL;
+	char *secret = NULL;
+	int ret;
+
+	g_hash_table_insert(attrs, "server", (char *)server);
+	ret = search(&key_schema, attrs, SECRET_SEARCH_UNLOCK | SECRET_SEARCH_LOAD_SECRETS,
+		     &items);
+	g_hash_table_unref(attrs);
+	if (ret)
+		return ret;
+	if (!items)
+		return GCERR_NOTFOUND;
+	ret = item_secret(items->data, &secret);
+	if (ret == 0) {
+		found = secret_item_get_attributes(items->data);
+		out->server = xstrdup(server);
+		out->kind = xstrdup(*attr(found, "kind") ? attr(found, "kind") : "api-key");
+		out->username = xstrdup(attr(found, "username"));
+		out->organization = xstrdup(attr(found, "organization"));
+		out->secret = secret;
+		g_hash_table_unref(found);
+	}
+	g_list_free_full(items, g_object_unref);
+	return ret;
+}
+
+static int same_key(GHashTable *a, GHashTable *b)
+{
+	static const char *const names[] = { "server", "kind", "username", "organization" };
+	size_t i;
+
+	for (i = 0; i < G_N_ELEMENTS(names); i++)
+		if (strcmp(attr(a, names[i]), attr(b, names[i])) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Storing an item whose attributes equal an existing one replaces it in one
+ * D-Bus call; only once the new secret is safe are the server's other Key
+ * items (another kind, username or organization) deleted.
+ */
+static int ss_store(const struct credential *cred)
+{
+	GHashTable *attrs = attrs_new(), *by_server = attrs_new();
+	GList *items = NULL, *stale = NULL, *l;
+	GError *err = NULL;
+	char *label;
+	int ret = ss_open();
+
+	if (ret)
+		goto out;
+	g_hash_table_insert(by_server, "server", cred->server);
+	g_hash_table_insert(attrs, "server", cred->server);
+	g_hash_table_insert(attrs, "kind", cred->kind ? cred->kind : "api-key");
+	g_hash_table_insert(attrs, "username", cred->username ? cred->username : "");
+	g_hash_table_insert(attrs, "organization",
+			    cred->organization ? cred->organization : "");
+	label = xasprintf("Galileo credential for %s", cred->server);
+	if (!secret_password_storev_sync(&key_schema, attrs, SECRET_COLLECTION_DEFAULT,
+					 label, cred->secret, NULL, &err))
+		ret = fail(err);
+	free(label);
+	if (ret)
+		goto out;
+
+	ret = search(&key_schema, by_server, SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK,
+		     &items);
+	if (ret)
+		goto out;
+	for (l = items; l; l = l->next) {
+		GHashTable *found = secret_item_get_attributes(l->data);
+
+		if (!same_key(found, attrs))
+			stale = g_list_prepend(stale, l->data);
+		g_hash_table_unref(found);
+	}
+	ret = delete_items(stale);
+	g_list_free(stale);
+	g_list_free_full(items, g_object_unref);
+out:
+	g_hash_table_unref(by_server);
+	g_hash_table_unref(attrs);
+	return ret;
+}
+
+/* delete every item of schema matching attrs; 0 also when none */
+static int delete_matching(const SecretSchema *schema, GHashTable *attrs)
+{
+	GList *items = NULL;
+	int ret;
+
+	ret = search(schema, attrs, SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK, &items);
+	if (ret == 0)
+		ret = delete_items(items);
+	g_list_free_full(items, g_object_unref);
+	return ret;
+}
+
+static int ss_erase(const char *server)
+{
+	GHashTable *attrs = attrs_new();
+	int ret;
+
+	g_hash_table_insert(attrs, "server", (char *)server);
+	ret = delete_matching(&key_schema, attrs);
+	g_hash_table_unref(attrs);
+	return ret;
+}
+
+static int ss_list(struct credential **out, size_t *n)
+{
+	GHashTable *attrs = attrs_new();
+	struct credential *list;
+	GList *items = NULL, *l;
+	size_t i = 0;
+	int ret;
+
+	/* attributes only: items of other, locked collections stay locked */
+	ret = search(&key_schema, attrs, SECRET_SEARCH_ALL, &items);
+	g_hash_table_unref(attrs);
+	if (ret)
+		return ret;
+	list = xcalloc(g_list_length(items) + 1, sizeof(*list));
+	for (l = items; l; l = l->next) {
+		GHashTable *found = secret_item_get_attributes(l->data);
+
+		if (*attr(found, "server")) {
+			list[i].server = xstrdup(attr(found, "server"));
+			list[i].kind = xstrdup(*attr(found, "kind") ?
+					       attr(found, "kind") : "api-key");
+			list[i].username = xstrdup(attr(found, "username"));
+			list[i].organization = xstrdup(attr(found, "organization"));
+			i++;
+		}
+		g_hash_table_unref(found);
+	}
+	g_list_free_full(items, g_object_unref);
+	*out = list;
+	*n = i;
+	return 0;
+}
+
+static int ss_token_get(const char *server, const char *organization, char **payload)
+{
+	GHashTable *attrs;
+	GError *err = NULL;
+	char *secret;
+	int ret = ss_open();
+
+	if (ret)
+		return ret;
+	attrs = attrs_new();
+	g_hash_table_insert(attrs, "server", (char *)server);
+	g_hash_table_insert(attrs, "organization", (char *)(organization ? organization : ""));
+	secret = secret_password_lookupv_nonpageable_sync(&token_schema, attrs, NULL, &err);
+	g_hash_table_unref(attrs);
+	if (err)
+		return fail(err);
+	if (!secret)
+		return GCERR_NOTFOUND;
+	*payload = xstrdup(secret);
+	secret_password_free(secret);
+	return 0;
+}
+
+static int ss_token_store(const char *server, const char *organization, const char *payload)
+{
+	GHashTable *attrs;
+	GError *err = NULL;
+	char *label;
+	int ret = ss_open();
+
+	if (ret)
+		return ret;
+	attrs = attrs_new();
+	g_hash_table_insert(attrs, "server", (char *)server);
+	g_hash_table_insert(attrs, "organization", (char *)(organization ? organization : ""));
+	label = xasprintf("Galileo token for %s", server);
+	if (!secret_password_storev_sync(&token_schema, attrs, SECRET_COLLECTION_DEFAULT,
+					 label, payload, NULL, &err))
+		ret = fail(err);
+	free(label);
+	g_hash_table_unref(attrs);
+	return ret;
+}
+
+static int ss_token_erase(const char *server, const char *organization)
+{
+	GHashTable *attrs = attrs_new();
+	int ret;
+
+	g_hash_table_insert(attrs, "server", (char *)server);
+	if (organization)
+		g_hash_table_insert(attrs, "organization", (char *)organization);
+	ret = delete_matching(&token_schema, attrs);
+	g_hash_table_unref(attrs);
+	return ret;
+}
+
+static void token_list_free(struct keystore_token *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(list[i].organization);
+		secret_free(list[i].payload);
+	}
+	free(list);
+}
+
+static int ss_token_list(const char *server, struct keystore_token **out, size_t *n)
+{
+	GHashTable *attrs = attrs_new();
+	struct keystore_token *list;
+	GList *items = NULL, *l;
+	size_t i = 0;
+	int ret;
+
+	g_hash_table_insert(attrs, "server", (char *)server);
+	ret = search(&token_schema, attrs,
+		     SECRET_SEARCH_ALL | SECRET_SEARCH_UNLOCK | SECRET_SEARCH_LOAD_SECRETS,
+		     &items);
+	g_hash_table_unref(attrs);
+	if (ret)
+		return ret;
+	list = xcalloc(g_list_length(items) + 1, sizeof(*list));
+	for (l = items; l && ret == 0; l = l->next) {
+		GHashTable *found = secret_item_get_attributes(l->data);
+
+		ret = item_secret(l->data, &list[i].payload);
+		if (ret == 0)
+			list[i++].organization = xstrdup(attr(found, "organization"));
+		g_hash_table_unref(found);
+	}
+	g_list_free_full(items, g_object_unref);
+	if (ret) {
+		token_list_free(list, i);
+		return ret;
+	}
+	*out = list;
+	*n = i;
+	return 0;
+}
+
+const struct keystore_ops keystore_module_ops = {
+	.abi_version = KEYSTORE_ABI_VERSION,
+	.name = "secret-service",
+	.get = ss_get,
+	.store = ss_store,
+	.erase = ss_erase,
+	.list = ss_list,
+	.token_get = ss_token_get,
+	.token_store = ss_token_store,
+	.token_erase = ss_token_erase,
+	.token_list = ss_token_list,
+};
