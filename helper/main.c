@@ -760,11 +760,20 @@ out:
 
 static int git_server(struct ctx *c, const struct git_request *req)
 {
-	char *url = NULL;
+	char *url = NULL, *slash;
 	int err;
 
-	if (req->url)
-		return resolve_server(c, req->url);
+	if (req->url) {
+		/* git's path is ignored, in url= as in path= (section 3) */
+		if ((err = url_canonicalize(req->url, &url)))
+			return err;
+		slash = strchr(strstr(url, "://") + 3, '/');
+		if (slash)
+			*slash = '\0';
+		err = resolve_server(c, url);
+		free(url);
+		return err;
+	}
 	if (req->protocol && req->host) {
 		if ((err = url_from_git(req->protocol, req->host, &url)))
 			return err;
