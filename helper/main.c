@@ -63,7 +63,6 @@ struct ctx {
 	long timeout;
 	const struct keystore_ops *ks;
 	struct cache cache;
-	int using_env_key;
 };
 
 static const char usage_text[] =
@@ -213,6 +212,16 @@ static int open_keystore(struct ctx *c)
 	return c->ks ? 0 : GCERR_KEYSTORE;
 }
 
+static int open_writable_keystore(struct ctx *c)
+{
+	int err = open_keystore(c);
+
+	if (!err && !c->ks->store)
+		err = gc_error(GCERR_KEYSTORE, "keystore '%s' is read-only; it cannot store a credential",
+			       c->ks->name);
+	return err;
+}
+
 /*
  * The cache lives in the keystore's token items.  It is an optimisation:
  * when it cannot be opened the call goes on uncached.
@@ -255,7 +264,6 @@ static int load_credential(struct ctx *c, struct credential *cred)
 
 	memset(cred, 0, sizeof(*cred));
 	if (env_nonempty("GALILEO_API_KEY")) {
-		c->using_env_key = 1;
 		gc_debug("credential from GALILEO_API_KEY");
 		return keystore_env_ops.get(c->server, cred);
 	}
@@ -310,11 +318,6 @@ static void fingerprint(const struct credential *cred, char fp[17])
 	codec_fingerprint(cred->kind, cred->username, cred->secret, fp);
 }
 
-static bool is_network_failure(int err)
-{
-	return err == GCERR_NETWORK;
-}
-
 /*
  * A token for (server, org) under cred: the cached one while fresh, else a
  * new one, cached when its expiry is known.  out transfer full; expires_at
@@ -347,7 +350,7 @@ static int obtain_token(struct ctx *c, const struct credential *cred, const char
 	gc_debug("exchanging the credential at '%s%s'", c->server, c->token_path);
 	err = exchange(c, cred, org, &res);
 	if (err) {
-		if (verdict == CACHE_STALE && is_network_failure(err) &&
+		if (verdict == CACHE_STALE && err == GCERR_NETWORK &&
 		    now_epoch() < cached.expires_at) {
 			/* section 8: inside the margin but not expired */
 			fprintf(stderr, "galileo-credential: warning: %s; using the cached token, which expires in %" PRId64 " s\n",
@@ -382,11 +385,8 @@ static int store_credential(struct ctx *c, const struct credential *cred)
 {
 	int err;
 
-	if ((err = open_keystore(c)))
+	if ((err = open_writable_keystore(c)))
 		return err;
-	if (!c->ks->store)
-		return gc_error(GCERR_KEYSTORE, "keystore '%s' is read-only; it cannot store a credential",
-				c->ks->name);
 	if ((err = c->ks->store(cred)))
 		return err;
 	c->cache.ks = strcmp(c->token_cache, "none") ? c->ks : NULL;
@@ -581,11 +581,8 @@ static int cmd_login(struct ctx *c, const struct options *o)
 	if ((err = resolve_server(c, o->server)))
 		return err;
 	/* find out the keystore can store before asking for anything */
-	if ((err = open_keystore(c)))
+	if ((err = open_writable_keystore(c)))
 		return err;
-	if (!c->ks->store)
-		return gc_error(GCERR_KEYSTORE, "keystore '%s' is read-only; it cannot store a credential",
-				c->ks->name);
 
 	if (!strcmp(kind, "basic"))
 		prompt = xasprintf("Password for '%s' at '%s': ", o->username, c->server);

@@ -398,6 +398,16 @@ static int ss_list(struct credential **out, size_t *n)
 	return 0;
 }
 
+/* the attributes of one token item; borrows both strings */
+static GHashTable *token_attrs(const char *server, const char *organization)
+{
+	GHashTable *attrs = attrs_new();
+
+	g_hash_table_insert(attrs, "server", (char *)server);
+	g_hash_table_insert(attrs, "organization", (char *)(organization ? organization : ""));
+	return attrs;
+}
+
 static int ss_token_get(const char *server, const char *organization, char **payload)
 {
 	GHashTable *attrs;
@@ -407,9 +417,7 @@ static int ss_token_get(const char *server, const char *organization, char **pay
 
 	if (ret)
 		return ret;
-	attrs = attrs_new();
-	g_hash_table_insert(attrs, "server", (char *)server);
-	g_hash_table_insert(attrs, "organization", (char *)(organization ? organization : ""));
+	attrs = token_attrs(server, organization);
 	secret = secret_password_lookupv_nonpageable_sync(&token_schema, attrs, NULL, &err);
 	g_hash_table_unref(attrs);
 	if (err)
@@ -430,9 +438,7 @@ static int ss_token_store(const char *server, const char *organization, const ch
 
 	if (ret)
 		return ret;
-	attrs = attrs_new();
-	g_hash_table_insert(attrs, "server", (char *)server);
-	g_hash_table_insert(attrs, "organization", (char *)(organization ? organization : ""));
+	attrs = token_attrs(server, organization);
 	label = xasprintf("Galileo token for %s", server);
 	if (!secret_password_storev_sync(&token_schema, attrs, SECRET_COLLECTION_DEFAULT,
 					 label, payload, NULL, &err))
