@@ -251,6 +251,48 @@ class HelpVersion(GCTestCase):
         self.assertFails(self.env.run(['--frobnicate']), 2)
 
 
+class Hardening(GCTestCase):
+    """Section 10: the process is not dumpable (no core, no ptrace)."""
+
+    def proc_owner_while_waiting(self, argv):
+        """
+        Start argv as an unprivileged user, blocked on stdin, and return the
+        owner of its /proc/PID/environ: the user for a dumpable process, root
+        for one that is not (proc(5)).
+        """
+        prefix = []
+        if os.getuid() == 0:
+            prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+        env = {'PATH': '/usr/bin:/bin', 'GALILEO_CREDENTIAL_CONFIG': '/nonexistent'}
+        p = subprocess.Popen(prefix + argv, stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=env, cwd='/')
+        comm = os.path.basename(argv[0])[:15]
+        try:
+            # wait until it runs argv (not setpriv) and sleeps reading stdin
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                with open('/proc/%d/stat' % p.pid) as f:
+                    stat = f.read()
+                name, state = stat[stat.index('(') + 1:stat.rindex(')')], stat[stat.rindex(')') + 2]
+                if name == comm and state == 'S':
+                    break
+                time.sleep(0.02)
+            else:
+                self.fail('%s never waited on stdin' % comm)
+            return os.stat('/proc/%d/environ' % p.pid).st_uid, (65534 if prefix else os.getuid())
+        finally:
+            p.stdin.close()
+            p.wait(10)
+
+    def test_not_dumpable(self):
+        # the check tells the two apart: a plain program stays the user's
+        owner, user = self.proc_owner_while_waiting(['/bin/cat'])
+        self.assertEqual(owner, user, 'control process should be dumpable')
+        owner, user = self.proc_owner_while_waiting([harness.program_path(), 'get'])
+        self.assertEqual(owner, 0, 'galileo-credential is dumpable')
+
+
 class Token(GCTestCase):
 
     def test_nothing_stored_is_exit_3(self):
