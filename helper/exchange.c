@@ -6,6 +6,7 @@
 #include "helper/http.h"
 #include "helper/tokentime.h"
 #include "helper/url.h"
+#include "keystore/keystore.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -40,12 +41,6 @@ char *exchange_build_url(const struct exchange_params *p)
 	return url;
 }
 
-static bool is_kind(const char *kind)
-{
-	return !strcmp(kind, "api-key") || !strcmp(kind, "basic") ||
-	       !strcmp(kind, "bearer");
-}
-
 static bool has_control(const char *s)
 {
 	for (; *s; s++)
@@ -64,7 +59,7 @@ char *exchange_auth_header(const char *kind, const char *username, const char *s
 	 * A CR or LF in a header value would let a stored secret inject
 	 * headers into the request; refuse it like an unknown kind.
 	 */
-	if (!secret || !is_kind(kind) || has_control(secret) ||
+	if (!secret || !credential_kind_valid(kind) || has_control(secret) ||
 	    (username && has_control(username)))
 		return NULL;
 	if (!strcmp(kind, "api-key"))
@@ -288,7 +283,7 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 	memset(res, 0, sizeof(*res));
 	if (!http || http->abi_version != HTTP_ABI_VERSION || !http->get)
 		return gc_error(GCERR_FAIL, "the HTTP module is missing or of another version");
-	if (!is_kind(kind))
+	if (!credential_kind_valid(kind))
 		return gc_error(GCERR_INPUT, "unknown credential kind '%s' for '%s'",
 				kind, p->server);
 	header = exchange_auth_header(kind, p->username, p->secret);

@@ -380,6 +380,23 @@ static int obtain_token(struct ctx *c, const struct credential *cred, const char
 	return 0;
 }
 
+/*
+ * The credential in use and a token for it under the organization order of
+ * section 3; both transfer full, nothing to release on failure.
+ */
+static int credential_and_token(struct ctx *c, const char *org, int refresh,
+				struct credential *cred, struct cached_token *tok)
+{
+	int err = load_credential(c, cred);
+
+	if (err)
+		return err;
+	err = obtain_token(c, cred, final_org(c, org, cred), refresh, tok);
+	if (err)
+		credential_release(cred);
+	return err;
+}
+
 /* storing a new credential drops the server's cached tokens (section 8) */
 static int store_credential(struct ctx *c, const struct credential *cred)
 {
@@ -558,11 +575,6 @@ static int parse_options(int argc, char **argv, const char *allowed, struct opti
 	return 0;
 }
 
-static bool valid_kind(const char *kind)
-{
-	return !strcmp(kind, "api-key") || !strcmp(kind, "basic") || !strcmp(kind, "bearer");
-}
-
 static int cmd_login(struct ctx *c, const struct options *o)
 {
 	struct credential cred = { 0 };
@@ -572,7 +584,7 @@ static int cmd_login(struct ctx *c, const struct options *o)
 	char *prompt;
 	int err;
 
-	if (!valid_kind(kind))
+	if (!credential_kind_valid(kind))
 		return gc_error(GCERR_USAGE, "unknown kind '%s'; use api-key, basic or bearer", kind);
 	if (!strcmp(kind, "basic") && !o->username)
 		return gc_error(GCERR_USAGE, "--kind basic needs --username; see 'galileo-credential --help'");
@@ -646,13 +658,10 @@ static int cmd_token(struct ctx *c, const struct options *o)
 		return err;
 	if ((err = resolve_server(c, o->server)))
 		return err;
-	if ((err = load_credential(c, &cred)))
+	if ((err = credential_and_token(c, org, o->refresh, &cred, &tok)))
 		return err;
-	err = obtain_token(c, &cred, final_org(c, org, &cred), o->refresh, &tok);
-	if (!err) {
-		printf("%s\n", tok.token);
-		fflush(stdout);
-	}
+	printf("%s\n", tok.token);
+	fflush(stdout);
 	cached_token_release(&tok);
 	credential_release(&cred);
 	return err;
@@ -767,18 +776,13 @@ static int git_server(struct ctx *c, const struct git_request *req)
 		slash = strchr(strstr(url, "://") + 3, '/');
 		if (slash)
 			*slash = '\0';
-		err = resolve_server(c, url);
-		free(url);
-		return err;
-	}
-	if (req->protocol && req->host) {
+	} else if (req->protocol && req->host) {
 		if ((err = url_from_git(req->protocol, req->host, &url)))
 			return err;
-		err = resolve_server(c, url);
-		free(url);
-		return err;
 	}
-	return resolve_server(c, NULL);
+	err = resolve_server(c, url);
+	free(url);
+	return err;
 }
 
 static int git_get(struct ctx *c, const struct git_request *req)
@@ -793,11 +797,8 @@ static int git_get(struct ctx *c, const struct git_request *req)
 		return err;
 	if ((err = git_server(c, req)))
 		return err;
-	if ((err = load_credential(c, &cred)))
+	if ((err = credential_and_token(c, org, 0, &cred, &tok)))
 		return err;
-	err = obtain_token(c, &cred, final_org(c, org, &cred), 0, &tok);
-	if (err)
-		goto out;
 	if (tok.expires_at > 0)
 		snprintf(expiry, sizeof(expiry), "%" PRId64, tok.expires_at);
 
@@ -845,7 +846,7 @@ static int git_store(struct ctx *c, const struct git_request *req)
 		gc_debug("store: nothing to store (echo of a token or no password)");
 		return 0;
 	}
-	if (!valid_kind(kind))
+	if (!credential_kind_valid(kind))
 		return gc_error(GCERR_INPUT, "unknown kind '%s'; use api-key, basic or bearer", kind);
 	if ((err = explicit_org(req->organization_id, req->organization_slug, &org)))
 		return err;
@@ -948,15 +949,12 @@ static int docker_get(struct ctx *c, const char *given)
 
 	if ((err = resolve_server(c, given)))
 		return err;
-	if ((err = load_credential(c, &cred)))
+	if ((err = credential_and_token(c, NULL, 0, &cred, &tok)))
 		return err;
-	err = obtain_token(c, &cred, final_org(c, NULL, &cred), 0, &tok);
-	if (!err) {
-		out = dockerproto_format_get(given, cred.username, tok.token);
-		printf("%s\n", out);
-		fflush(stdout);
-		secret_free(out);
-	}
+	out = dockerproto_format_get(given, cred.username, tok.token);
+	printf("%s\n", out);
+	fflush(stdout);
+	secret_free(out);
 	cached_token_release(&tok);
 	credential_release(&cred);
 	return err;

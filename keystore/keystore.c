@@ -99,6 +99,12 @@ const struct keystore_ops *keystore_find(const char *name)
 	return ops;
 }
 
+bool credential_kind_valid(const char *kind)
+{
+	return kind && (!strcmp(kind, "api-key") || !strcmp(kind, "basic") ||
+			!strcmp(kind, "bearer"));
+}
+
 void credential_release(struct credential *c)
 {
 	free(c->server);

@@ -8,6 +8,7 @@
 #ifndef GC_KEYSTORE_H
 #define GC_KEYSTORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define KEYSTORE_ABI_VERSION 1
@@ -64,6 +65,9 @@ char *keystore_module_dir(void);
 
 /* Load module file name from the module dir, return dlsym(symbol) or NULL. */
 const void *keystore_load_module(const char *file, const char *symbol);
+
+/* "api-key", "basic" or "bearer" (CONTRACT section 2) */
+bool credential_kind_valid(const char *kind);
 
 void credential_release(struct credential *c);	/* wipes secret */
 void credential_free_list(struct credential *list, size_t n);

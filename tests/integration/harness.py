@@ -772,19 +772,23 @@ class Env:
         Returns RunResult(returncode, stdout, stderr) as text.
         """
         exe = self.program if argv0 is None else os.path.join(self.bindir, argv0)
+        action = next((a for a in args if not a.startswith('-')), None)
+        return self._exec([exe] + list(args), input, env_extra, timeout,
+                          '%s %s' % (argv0 or PROGRAM, ' '.join(args[:1])),
+                          action, action in ('get', 'token'))
+
+    def _exec(self, argv, input, env_extra, timeout, label, action, token_ok):
+        """Run argv in the private environment and record its output."""
         if isinstance(input, str):
             input = input.encode()
-        r = subprocess.run([exe] + list(args), input=input,
+        r = subprocess.run(argv, input=input,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            stdin=None if input is not None else subprocess.DEVNULL,
                            env=self.child_env(env_extra), cwd=self.home,
                            timeout=timeout)
         out = r.stdout.decode('utf-8', 'replace')
         err = r.stderr.decode('utf-8', 'replace')
-        action = next((a for a in args if not a.startswith('-')), None)
-        self.history.append(_Run('%s %s' % (argv0 or PROGRAM, ' '.join(args[:1])),
-                                 action, out, err,
-                                 token_ok=action in ('get', 'token')))
+        self.history.append(_Run(label, action, out, err, token_ok=token_ok))
         return RunResult(r.returncode, out, err)
 
     def run_tty(self, args, typed, env_extra=None, timeout=RUN_TIMEOUT):
@@ -851,18 +855,8 @@ class Env:
             f.write('[credential]\n\thelper = %s\n%s' % (helper, extra))
 
     def git(self, args, input=None, env_extra=None, timeout=RUN_TIMEOUT):
-        if isinstance(input, str):
-            input = input.encode()
-        r = subprocess.run(['git'] + list(args), input=input,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=None if input is not None else subprocess.DEVNULL,
-                           env=self.child_env(env_extra), cwd=self.home,
-                           timeout=timeout)
-        out = r.stdout.decode('utf-8', 'replace')
-        err = r.stderr.decode('utf-8', 'replace')
-        self.history.append(_Run('git ' + ' '.join(args[:2]), 'git', out, err,
-                                 token_ok=True))
-        return RunResult(r.returncode, out, err)
+        return self._exec(['git'] + list(args), input, env_extra, timeout,
+                          'git ' + ' '.join(args[:2]), 'git', True)
 
     def apply_to_os_environ(self, env_extra=None):
         """
