@@ -951,10 +951,15 @@ static int docker_get(struct ctx *c, const char *given)
 		return err;
 	if ((err = credential_and_token(c, NULL, 0, &cred, &tok)))
 		return err;
+	/* NULL when a value is not UTF-8: JSON cannot carry it */
 	out = dockerproto_format_get(given, cred.username, tok.token);
-	printf("%s\n", out);
-	fflush(stdout);
-	secret_free(out);
+	if (out) {
+		printf("%s\n", out);
+		fflush(stdout);
+		secret_free(out);
+	} else {
+		err = gc_error(GCERR_INPUT, "server URL or username is not UTF-8");
+	}
 	cached_token_release(&tok);
 	credential_release(&cred);
 	return err;
@@ -1015,12 +1020,15 @@ static int docker_list(struct ctx *c)
 		users[i] = list[i].username;
 	}
 	out = dockerproto_format_list(servers, users, n);
-	printf("%s\n", out);
+	if (out)
+		printf("%s\n", out);
+	else
+		err = gc_error(GCERR_FAIL, "a stored server or username is not UTF-8");
 	free(out);
 	free(servers);
 	free(users);
 	credential_free_list(list, n);
-	return 0;
+	return err;
 }
 
 static int run_docker(struct ctx *c, const char *action)

@@ -129,6 +129,14 @@ class Raw(DockerBase):
         self.assertDockerError(res, 'credentials not found in native keychain')
         self.assertEqual(self.server.count, 0)
 
+    def test_get_server_url_not_utf8(self):
+        # a byte JSON cannot carry: one error line, never a broken answer
+        key = self.env.new_key()
+        self.server.push(self.server.token_reply(), times=None)
+        res = self.docker('get', (self.url + '/\xff\n').encode('latin-1'),
+                          env_extra={'GALILEO_API_KEY': key})
+        self.assertDockerError(res, 'server URL or username is not UTF-8')
+
     def test_version(self):
         res = self.docker('version', '')
         self.assertEqual(res, (0, 'docker-credential-galileo (galileo-credential) %s\n'
