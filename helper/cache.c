@@ -92,7 +92,7 @@ int cache_put(const struct cache *c, const char *server, const char *organizatio
 	if (!cache_enabled(c))
 		return 0;
 	payload = cache_format_payload(t);
-	err = c->ks->token_store(server, organization, payload);
+	err = c->ks->token_store(server, organization, payload, t->expires_at);
 	secret_free(payload);
 	return err;
 }

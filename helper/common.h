@@ -54,6 +54,7 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t n);
+void *xrealloc(void *p, size_t n);
 /* malloc'd printf; aborts on OOM */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -10,8 +10,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#define KEYSTORE_ABI_VERSION 1
+#define KEYSTORE_ABI_VERSION 2
 
 /* One stored credential (CONTRACT section 2). */
 struct credential {
@@ -44,7 +45,10 @@ struct keystore_ops {
 	int (*list)(struct credential **out, size_t *n);
 
 	int (*token_get)(const char *server, const char *organization, char **payload);
-	int (*token_store)(const char *server, const char *organization, const char *payload);
+	/* expires_at: when the token inside expires (local clock); a tier may
+	   drop it then */
+	int (*token_store)(const char *server, const char *organization, const char *payload,
+			   int64_t expires_at);
 	/* organization NULL: every token of server; 0 also when none */
 	int (*token_erase)(const char *server, const char *organization);
 	int (*token_list)(const char *server, struct keystore_token **out, size_t *n);

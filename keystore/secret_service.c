@@ -429,13 +429,16 @@ static int ss_token_get(const char *server, const char *organization, char **pay
 	return 0;
 }
 
-static int ss_token_store(const char *server, const char *organization, const char *payload)
+/* expiry: gnome-keyring has no timeout; the cache judges the payload */
+static int ss_token_store(const char *server, const char *organization, const char *payload,
+			  int64_t expires_at)
 {
 	GHashTable *attrs;
 	GError *err = NULL;
 	char *label;
 	int ret = ss_open();
 
+	(void)expires_at;
 	if (ret)
 		return ret;
 	attrs = token_attrs(server, organization);

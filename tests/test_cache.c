@@ -46,10 +46,12 @@ static int fake_token_get(const char *server, const char *org, char **payload)
 	return 0;
 }
 
-static int fake_token_store(const char *server, const char *org, const char *payload)
+static int fake_token_store(const char *server, const char *org, const char *payload,
+			    int64_t expires_at)
 {
 	int i = find(server, org);
 
+	(void)expires_at;
 	if (i < 0)
 		for (i = 0; i < SLOTS && slots[i].server; i++)
 			;
@@ -176,7 +178,7 @@ static void test_corrupt_item_is_a_miss(void **state)
 	struct cached_token out;
 
 	(void)state;
-	fake_token_store(S, "", "not a payload");
+	fake_token_store(S, "", "not a payload", 0);
 	assert_int_equal(cache_get(&fake_cache, S, "", &out), GCERR_NOTFOUND);
 	assert_null(out.token);
 }
@@ -207,7 +209,7 @@ static void test_list_hides_tokens(void **state)
 
 	(void)state;
 	cache_put(&fake_cache, S, "acme", &a);
-	fake_token_store(S, "junk", "garbage");
+	fake_token_store(S, "junk", "garbage", 0);
 	assert_int_equal(cache_list(&fake_cache, S, &list, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].organization, "acme");

@@ -1,0 +1,260 @@
+#include "autoconfig.h"
+
+#include "keystore/keyctl.h"
+#include "helper/common.h"
+
+#include <errno.h>
+#include <keyutils.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOKEN_PREFIX "galileo-credential:token:"
+#define SUMMARY_PREFIX "galileo-credential:credential:"
+#define SUMMARY_MAGIC "gc1"
+#define PAYLOAD_MAX (16 * 1024)
+/* the owner only: possessor and user, nothing for group or other */
+#define KEY_PERM (KEY_POS_ALL | KEY_USR_ALL)
+
+bool keyctl_usable(void)
+{
+	static int usable = -1;
+
+	if (usable < 0) {
+		usable = keyctl_get_keyring_ID(KEY_SPEC_USER_KEYRING, 1) >= 0;
+		if (!usable)
+			gc_debug("kernel keyring unavailable (%s); caching tokens in the keystore",
+				 strerror(errno));
+	}
+	return usable;
+}
+
+static char *token_desc(const char *server, const char *organization)
+{
+	return xasprintf(TOKEN_PREFIX "%s#%s", server, organization ? organization : "");
+}
+
+static key_serial_t find(const char *desc)
+{
+	long id = keyctl_search(KEY_SPEC_USER_KEYRING, "user", desc, 0);
+
+	return id < 0 ? -1 : (key_serial_t)id;
+}
+
+/* the payload of key id as a new string (secret_free it), or NULL */
+static char *read_payload(key_serial_t id)
+{
+	char *buf = xmalloc(PAYLOAD_MAX + 1);
+	long n = keyctl_read(id, buf, PAYLOAD_MAX);
+
+	if (n < 0 || n > PAYLOAD_MAX || memchr(buf, '\0', (size_t)n)) {
+		secret_freezero(buf, PAYLOAD_MAX + 1);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static int write_key(const char *desc, const char *payload, int64_t expires_at)
+{
+	int64_t left = expires_at - (int64_t)time(NULL);
+	key_serial_t id;
+	int err;
+
+	if (left <= 0)
+		return 0;
+	if (left > UINT_MAX)
+		left = UINT_MAX;
+	/*
+	 * Made in our thread keyring, where we possess it and may set its
+	 * permissions and timeout, then linked into the user keyring: the link
+	 * replaces an older key of the same description in one step.
+	 */
+	id = add_key("user", desc, payload, strlen(payload), KEY_SPEC_THREAD_KEYRING);
+	if (id < 0)
+		return gc_error(GCERR_KEYSTORE, "cannot add a key to the kernel keyring: %s",
+				strerror(errno));
+	if (keyctl_setperm(id, KEY_PERM) < 0 || keyctl_set_timeout(id, (unsigned)left) < 0 ||
+	    keyctl_link(id, KEY_SPEC_USER_KEYRING) < 0) {
+		err = gc_error(GCERR_KEYSTORE, "cannot keep a key in the kernel keyring: %s",
+			       strerror(errno));
+		keyctl_invalidate(id);
+		return err;
+	}
+	keyctl_unlink(id, KEY_SPEC_THREAD_KEYRING);
+	return 0;
+}
+
+static void drop(key_serial_t id)
+{
+	if (keyctl_invalidate(id) < 0)
+		keyctl_unlink(id, KEY_SPEC_USER_KEYRING);
+}
+
+/*
+ * Call fn for each key of server in the user keyring: its tokens (org
+ * as described) and its summary (org NULL).
+ */
+static int each_key(const char *server, void (*fn)(key_serial_t id, const char *org, void *arg),
+		    void *arg)
+{
+	char *token_prefix = token_desc(server, "");
+	char *summary = xasprintf(SUMMARY_PREFIX "%s", server);
+	size_t plen = strlen(token_prefix);
+	key_serial_t *ids = NULL;
+	long len = keyctl_read_alloc(KEY_SPEC_USER_KEYRING, (void **)&ids);
+
+	for (long i = 0; i < len / (long)sizeof(*ids); i++) {
+		char *d = NULL, *desc;
+		int semis = 0;
+
+		/* "type;uid;gid;perm;description" */
+		if (keyctl_describe_alloc(ids[i], &d) < 0)
+			continue;
+		for (desc = d; *desc && semis < 4; desc++)
+			semis += *desc == ';';
+		if (semis == 4 && strncmp(d, "user;", 5) == 0) {
+			if (strncmp(desc, token_prefix, plen) == 0)
+				fn(ids[i], desc + plen, arg);
+			else if (strcmp(desc, summary) == 0)
+				fn(ids[i], NULL, arg);
+		}
+		free(d);
+	}
+	free(ids);
+	free(token_prefix);
+	free(summary);
+	return len < 0 ? GCERR_NOTFOUND : 0;
+}
+
+static int kc_token_get(const char *server, const char *organization, char **payload)
+{
+	char *desc = token_desc(server, organization);
+	key_serial_t id = find(desc);
+
+	free(desc);
+	*payload = id < 0 ? NULL : read_payload(id);
+	return *payload ? 0 : GCERR_NOTFOUND;
+}
+
+static int kc_token_store(const char *server, const char *organization, const char *payload,
+			  int64_t expires_at)
+{
+	char *desc = token_desc(server, organization);
+	int err = write_key(desc, payload, expires_at);
+
+	free(desc);
+	return err;
+}
+
+static void drop_one(key_serial_t id, const char *org, void *arg)
+{
+	(void)org;
+	(void)arg;
+	drop(id);
+}
+
+static int kc_token_erase(const char *server, const char *organization)
+{
+	char *desc;
+	key_serial_t id;
+
+	if (!organization) {
+		each_key(server, drop_one, NULL);
+		return 0;
+	}
+	desc = token_desc(server, organization);
+	id = find(desc);
+	free(desc);
+	if (id >= 0)
+		drop(id);
+	return 0;
+}
+
+struct token_list {
+	struct keystore_token *items;
+	size_t n;
+};
+
+static void add_token(key_serial_t id, const char *org, void *arg)
+{
+	struct token_list *l = arg;
+	char *payload;
+
+	if (!org || !(payload = read_payload(id)))
+		return;
+	l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+	l->items[l->n].organization = xstrdup(org);
+	l->items[l->n].payload = payload;
+	l->n++;
+}
+
+static int kc_token_list(const char *server, struct keystore_token **out, size_t *n)
+{
+	struct token_list l = { NULL, 0 };
+	int err = each_key(server, add_token, &l);
+
+	*out = l.items;
+	*n = l.n;
+	return err;
+}
+
+const struct keystore_ops keystore_keyctl_ops = {
+	.abi_version = KEYSTORE_ABI_VERSION,
+	.name = "keyctl",
+	.token_get = kc_token_get,
+	.token_store = kc_token_store,
+	.token_erase = kc_token_erase,
+	.token_list = kc_token_list,
+};
+
+/* "gc1\nFINGERPRINT\nKIND\nORGANIZATION\nUSERNAME": nothing secret */
+int keyctl_summary_get(const char *server, struct credential *out, char fp[17])
+{
+	char *desc = xasprintf(SUMMARY_PREFIX "%s", server);
+	key_serial_t id = find(desc);
+	char *payload, *field[5], *p;
+	int n = 0;
+
+	free(desc);
+	memset(out, 0, sizeof(*out));
+	if (id < 0 || !(payload = read_payload(id)))
+		return GCERR_NOTFOUND;
+	for (p = payload; n < 5; n++) {
+		field[n] = p;
+		p = strchr(p, '\n');
+		if (!p)
+			break;
+		*p++ = '\0';
+	}
+	if (n != 4 || strcmp(field[0], SUMMARY_MAGIC) || strlen(field[1]) != 16 ||
+	    strspn(field[1], "0123456789abcdef") != 16 || !credential_kind_valid(field[2])) {
+		free(payload);
+		return GCERR_NOTFOUND;
+	}
+	memcpy(fp, field[1], 17);
+	out->server = xstrdup(server);
+	out->kind = xstrdup(field[2]);
+	out->organization = xstrdup(field[3]);
+	out->username = xstrdup(field[4]);
+	free(payload);
+	return 0;
+}
+
+int keyctl_summary_put(const struct credential *cred, const char *fp, int64_t expires_at)
+{
+	char *desc, *payload;
+	int err;
+
+	if (strchr(cred->organization, '\n') || strchr(cred->username, '\n'))
+		return 0;	/* cannot be summarised: hits read the keystore */
+	desc = xasprintf(SUMMARY_PREFIX "%s", cred->server);
+	payload = xasprintf(SUMMARY_MAGIC "\n%s\n%s\n%s\n%s", fp, cred->kind,
+			    cred->organization, cred->username);
+	err = write_key(desc, payload, expires_at);
+	free(desc);
+	free(payload);
+	return err;
+}
