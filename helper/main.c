@@ -13,8 +13,10 @@
 #include "helper/exchange.h"
 #include "helper/gitproto.h"
 #include "helper/http.h"
+#include "helper/lock.h"
 #include "helper/tokentime.h"
 #include "helper/url.h"
+#include "keystore/keyctl.h"
 #include "keystore/keystore.h"
 
 #include <errno.h>
@@ -63,6 +65,7 @@ struct ctx {
 	long timeout;
 	const struct keystore_ops *ks;
 	struct cache cache;
+	bool cache_opened;
 };
 
 static const char usage_text[] =
@@ -223,13 +226,21 @@ static int open_writable_keystore(struct ctx *c)
 }
 
 /*
- * The cache lives in the keystore's token items.  It is an optimisation:
- * when it cannot be opened the call goes on uncached.
+ * The cache: the kernel keyring (keyctl) where the kernel allows it, else
+ * the keystore's token items.  It is an optimisation: when it cannot be
+ * opened the call goes on uncached.
  */
 static void open_cache(struct ctx *c)
 {
+	if (c->cache_opened)
+		return;
+	c->cache_opened = true;
 	if (strcmp(c->token_cache, "none") == 0)
 		return;
+	if (strcmp(c->token_cache, "keyctl") == 0 && keyctl_usable()) {
+		c->cache.ks = &keystore_keyctl_ops;
+		return;
+	}
 	if (open_keystore(c)) {
 		gc_debug("no token cache: %s", gc_error_message());
 		gc_error_clear();
@@ -334,7 +345,6 @@ static int obtain_token(struct ctx *c, const struct credential *cred, const char
 	int err;
 
 	fingerprint(cred, fp);
-	open_cache(c);
 	if (!refresh) {
 		err = cache_get(&c->cache, c->server, org, &cached);
 		cache_soft(err, "read");
@@ -380,20 +390,112 @@ static int obtain_token(struct ctx *c, const struct credential *cred, const char
 	return 0;
 }
 
+/* with the kernel tier, what lets the next hit skip the keystore */
+static void remember_credential(struct ctx *c, const struct credential *cred,
+				const struct cached_token *tok)
+{
+	if (c->cache.ks == &keystore_keyctl_ops && tok->expires_at > 0 &&
+	    !env_nonempty("GALILEO_API_KEY"))
+		cache_soft(keyctl_summary_put(cred, tok->fingerprint, tok->expires_at), "write");
+}
+
+/*
+ * A fresh cached token, if there is one, and the credential it belongs
+ * to.  With GALILEO_API_KEY or the kernel tier this reads no keystore: the
+ * credential is the env key or the kernel's summary of the stored one
+ * (secret NULL).  Both transfer full; GCERR_NOTFOUND and nothing to release
+ * otherwise.
+ */
+static int serve_cached(struct ctx *c, const char *org, struct credential *cred,
+			struct cached_token *tok)
+{
+	char fp[17];
+	int err;
+
+	if (!cache_enabled(&c->cache))
+		return GCERR_NOTFOUND;
+	if (env_nonempty("GALILEO_API_KEY") || c->cache.ks != &keystore_keyctl_ops) {
+		err = load_credential(c, cred);
+		if (!err)
+			fingerprint(cred, fp);
+	} else {
+		err = keyctl_summary_get(c->server, cred, fp);
+	}
+	if (!err) {
+		err = cache_get(&c->cache, c->server, final_org(c, org, cred), tok);
+		if (!err && cache_judge(tok, fp, now_epoch(), c->margin) == CACHE_FRESH) {
+			gc_debug("token for '%s' served from the %s cache", c->server, c->cache.ks->name);
+			return 0;
+		}
+		cached_token_release(tok);
+		credential_release(cred);
+	}
+	gc_error_clear();	/* the slow path says what is wrong, if anything */
+	return GCERR_NOTFOUND;
+}
+
 /*
  * The credential in use and a token for it under the organization order of
- * section 3; both transfer full, nothing to release on failure.
+ * section 3; both transfer full, nothing to release on failure.  A fresh
+ * cached token is served at once.  Otherwise one process per (server,
+ * organization as asked) refreshes while the others wait and then take
+ * its token from the cache (section 8).
  */
 static int credential_and_token(struct ctx *c, const char *org, int refresh,
 				struct credential *cred, struct cached_token *tok)
 {
-	int err = load_credential(c, cred);
+	int lock, err;
 
-	if (err)
+	open_cache(c);
+	if (!refresh && !serve_cached(c, org, cred, tok))
+		return 0;
+	if ((err = flight_lock(c->server, org ? org : "", c->timeout, &lock)))
 		return err;
+	/* the keystore tier is read again by obtain_token */
+	if (!refresh && c->cache.ks == &keystore_keyctl_ops && !serve_cached(c, org, cred, tok))
+		goto out;
+	if ((err = load_credential(c, cred)))
+		goto out;
 	err = obtain_token(c, cred, final_org(c, org, cred), refresh, tok);
 	if (err)
 		credential_release(cred);
+	else
+		remember_credential(c, cred, tok);
+out:
+	flight_unlock(lock);
+	return err;
+}
+
+/*
+ * Where a token of the server may be cached, whatever token-cache says now
+ * (a token may predate a change of it): the kernel keyring, and the
+ * keystore's token items once the keystore is open.
+ */
+static size_t token_tiers(const struct ctx *c, struct cache tiers[2])
+{
+	size_t n = 0;
+
+	if (keyctl_usable())
+		tiers[n++].ks = &keystore_keyctl_ops;
+	tiers[n].ks = c->ks;
+	if (cache_enabled(&tiers[n]))
+		n++;
+	return n;
+}
+
+/* every cached token of the server, with the kernel's summary */
+static int erase_tokens(struct ctx *c)
+{
+	struct cache tiers[2];
+	size_t n = token_tiers(c, tiers);
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int e = cache_erase(&tiers[i], c->server, NULL);
+
+		if (!err)
+			err = e;
+	}
 	return err;
 }
 
@@ -406,24 +508,19 @@ static int store_credential(struct ctx *c, const struct credential *cred)
 		return err;
 	if ((err = c->ks->store(cred)))
 		return err;
-	c->cache.ks = strcmp(c->token_cache, "none") ? c->ks : NULL;
-	cache_soft(cache_erase(&c->cache, c->server, NULL), "erase");
+	cache_soft(erase_tokens(c), "erase");
 	return 0;
 }
 
 static int erase_all(struct ctx *c)
 {
-	int err;
+	int err = open_keystore(c), tokens_err;
 
-	if ((err = open_keystore(c)))
-		return err;
-	if (c->ks->erase && (err = c->ks->erase(c->server)))
-		return err;
-	/* tokens go whatever token-cache says now: they may predate it */
-	c->cache.ks = c->ks;
-	if (cache_enabled(&c->cache))
-		return cache_erase(&c->cache, c->server, NULL);
-	return 0;
+	if (!err && c->ks->erase)
+		err = c->ks->erase(c->server);
+	/* the kernel's tokens go even when the keystore cannot be reached */
+	tokens_err = erase_tokens(c);
+	return err ? err : tokens_err;
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -629,8 +726,11 @@ static int cmd_login(struct ctx *c, const struct options *o)
 	}
 	if ((err = store_credential(c, &cred)))
 		goto out;
-	if (tok.token && tok.expires_at > 0 && cache_enabled(&c->cache))
+	if (tok.token && tok.expires_at > 0) {
+		open_cache(c);
 		cache_soft(cache_put(&c->cache, c->server, org, &tok), "write");
+		remember_credential(c, &cred, &tok);
+	}
 	fprintf(stderr, "galileo-credential: logged in to '%s'\n", c->server);
 out:
 	cached_token_release(&tok);
@@ -727,8 +827,7 @@ static int cmd_status(struct ctx *c, const struct options *o)
 		if (c->ks->list && (err = c->ks->list(&list, &n)))
 			goto out;
 	}
-	if (c->ks && strcmp(c->token_cache, "none"))
-		c->cache.ks = c->ks;
+	open_cache(c);
 
 	for (size_t i = 0; i < n; i++) {
 		if (o->server && strcmp(list[i].server, c->server))
@@ -825,11 +924,21 @@ out:
 	return err;
 }
 
-/* a cached token of this server equal to secret: which organization */
-static char *cached_token_org(struct ctx *c, const char *secret)
+/* a cached token of this server equal to secret: which organization, where */
+static char *cached_token_org(struct ctx *c, const char *secret, struct cache *where)
 {
-	c->cache.ks = c->ks;
-	return cache_find_token(&c->cache, c->server, secret);
+	struct cache tiers[2];
+	size_t n = token_tiers(c, tiers);
+	char *org;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((org = cache_find_token(&tiers[i], c->server, secret))) {
+			if (where)
+				*where = tiers[i];
+			return org;
+		}
+	}
+	return NULL;
 }
 
 static int git_store(struct ctx *c, const struct git_request *req)
@@ -854,7 +963,7 @@ static int git_store(struct ctx *c, const struct git_request *req)
 		return err;
 	if ((err = open_keystore(c)))
 		return err;
-	echo = cached_token_org(c, req->password);
+	echo = cached_token_org(c, req->password, NULL);
 	if (echo) {
 		free(echo);
 		gc_debug("store: password is a cached token; not storing it");
@@ -875,6 +984,7 @@ static int git_erase(struct ctx *c, const struct git_request *req)
 {
 	const char *secret = req->password ? req->password : req->credential;
 	struct credential stored;
+	struct cache where;
 	char *org;
 	int err;
 
@@ -886,10 +996,10 @@ static int git_erase(struct ctx *c, const struct git_request *req)
 		return erase_all(c);
 
 	/* git's reject after the server refused a token: drop that token only */
-	org = cached_token_org(c, secret);
+	org = cached_token_org(c, secret, &where);
 	if (org) {
 		gc_debug("erase: dropping one cached token of '%s'", c->server);
-		err = cache_erase(&c->cache, c->server, org);
+		err = cache_erase(&where, c->server, org);
 		free(org);
 		return err;
 	}
@@ -983,7 +1093,7 @@ static int docker_store(struct ctx *c, const char *buf, size_t len)
 	}
 	if ((err = resolve_server(c, url)) || (err = open_keystore(c)))
 		goto out;
-	if ((echo = cached_token_org(c, secret))) {
+	if ((echo = cached_token_org(c, secret, NULL))) {
 		free(echo);
 		goto out;
 	}
