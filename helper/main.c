@@ -990,10 +990,10 @@ static int git_erase(struct ctx *c, const struct git_request *req)
 
 	if ((err = git_server(c, req)))
 		return err;
-	if ((err = open_keystore(c)))
-		return err;
 	if (!secret)
 		return erase_all(c);
+	if ((err = open_keystore(c)))
+		return err;
 
 	/* git's reject after the server refused a token: drop that token only */
 	org = cached_token_org(c, secret, &where);
