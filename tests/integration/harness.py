@@ -16,6 +16,12 @@ The program is $GC_BUILDDIR/galileo-credential (default: the current
 directory); its modules come from $GALILEO_CREDENTIAL_MODULE_DIR (default:
 $GC_BUILDDIR/.libs).
 
+Kernel keys (the `keyctl` token-cache tier) live in the user keyring @u,
+which every process of this UID shares and which outlives the test: Env
+removes the ones naming its endpoint's server (kernel_keys_clear()) on
+every reset() and on close().  It uses /proc/keys and the `keyctl` program
+(package keyutils).
+
 Secrets (keys made with new_key(), tokens the endpoint hands out) are never
 printed by the harness: keyring items redact them in repr(), and GCTestCase
 checks after every test that no key ever reached any output, and no token
@@ -63,6 +69,11 @@ def builddir():
 
 def program_path():
     return os.path.join(builddir(), PROGRAM)
+
+
+def keyctl_refused_path():
+    """tests/keyctl-refused: runs a program with keyctl(2) & co. refused"""
+    return os.path.join(builddir(), 'tests', 'keyctl-refused')
 
 
 def module_dir():
@@ -161,6 +172,19 @@ class Response:
         self.headers = dict(headers or {})
         self.delay = delay
         self.date = date        # add a Date header (now) unless one is given
+
+
+def delayed(reply, delay):
+    """
+    reply (a Response, or a callable req -> Response such as
+    TokenServer.token_reply()) answered only after `delay` seconds; for push().
+    The delay ends early when the endpoint is reset.
+    """
+    def build(req):
+        r = reply(req) if callable(reply) else reply
+        r = Response(r.status, r.body, headers=r.headers, delay=delay, date=r.date)
+        return r
+    return build
 
 
 class Request:
@@ -508,7 +532,149 @@ def assert_not_in_any(testcase, needles, outputs, what='secret'):
 
 
 # --------------------------------------------------------------------------
+# kernel keys (the keyctl token-cache tier)
+
+KERNEL_KEY_PREFIX = 'galileo-credential:'
+_EXPIRY_UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
+
+
+class KernelKey:
+    """One line of /proc/keys; never holds the payload."""
+
+    def __init__(self, serial, flags, expiry, perm, uid, gid, type_, description,
+                 datalen):
+        self.serial = serial            # int
+        self.flags = flags              # e.g. 'I--Q---'
+        self.expiry = expiry            # 'perm', 'expd', '59m', '3s', ...
+        self.perm = perm                # int, e.g. 0x3f010000
+        self.uid = uid
+        self.gid = gid
+        self.type = type_
+        self.description = description
+        self.datalen = datalen          # int or None
+        self.seen_at = time.time()      # when /proc/keys was read (expiry is relative)
+
+    @property
+    def alive(self):
+        """usable: instantiated, not expired, revoked, dead or invalidated"""
+        return (self.expiry != 'expd' and self.flags[:1] == 'I' and
+                not any(f in self.flags for f in 'RDi'))
+
+    def expiry_range(self):
+        """
+        Seconds left as /proc/keys shows them, as (low, high) bounds; None
+        for no timeout.  The kernel rounds down to the unit it prints: '59m'
+        means 3540 <= left < 3600.
+        """
+        return expiry_range(self.expiry)
+
+    def __repr__(self):
+        return '<KernelKey %d %s %s perm=%08x uid=%d expiry=%s %r>' % (
+            self.serial, self.type, self.flags, self.perm, self.uid, self.expiry,
+            self.description)
+
+
+def expiry_range(text):
+    if text == 'perm':
+        return None
+    if text == 'expd':
+        return (0, 0)
+    m = re.fullmatch(r'(\d+)([smhdw])', text)
+    if not m:
+        raise ValueError('unknown /proc/keys expiry %r' % text)
+    n, unit = int(m.group(1)), _EXPIRY_UNITS[m.group(2)]
+    return (n * unit, (n + 1) * unit)
+
+
+def proc_keys():
+    """Every key this process may view, from /proc/keys (KernelKey list)."""
+    with open('/proc/keys') as f:
+        lines = f.readlines()
+    seen_at = time.time()
+    keys = []
+    for line in lines:
+        parts = line.rstrip('\n').split(None, 8)
+        if len(parts) < 9:
+            continue
+        serial, flags, _usage, expiry, perm, uid, gid, type_, rest = parts
+        desc, datalen = rest, None
+        head, sep, tail = rest.rpartition(': ')
+        if sep and tail.isdigit():
+            desc, datalen = head, int(tail)
+        k = KernelKey(int(serial, 16), flags, expiry, int(perm, 16),
+                      int(uid), int(gid), type_, desc, datalen)
+        k.seen_at = seen_at
+        keys.append(k)
+    return keys
+
+
+def keyctl(args, timeout=RUN_TIMEOUT):
+    """Run the keyctl program; RunResult with stdout as bytes (may be a secret)."""
+    r = subprocess.run(['keyctl'] + [str(a) for a in args],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout,
+                       env=dict(os.environ, LC_ALL='C'))
+    return RunResult(r.returncode, r.stdout, r.stderr.decode('utf-8', 'replace'))
+
+
+def kernel_keys_usable():
+    """
+    None when the kernel keyring can be inspected and used here (keyctl
+    program, /proc/keys, a key can be added to @u), else why not.
+    """
+    if not shutil.which('keyctl'):
+        return 'the keyctl program is missing (apt-get install keyutils)'
+    if not os.path.exists('/proc/keys'):
+        return '/proc/keys is missing (kernel without CONFIG_KEYS or CONFIG_PROC_KEYS)'
+    desc = 'harness-probe:%d:%s' % (os.getpid(), _secrets.token_hex(4))
+    r = keyctl(['add', 'user', desc, 'probe', '@u'])
+    if r.returncode != 0:
+        return 'cannot add a key to @u: %s' % r.stderr.strip()
+    keyctl(['unlink', r.stdout.decode().strip(), '@u'])
+    return None
+
+
+# --------------------------------------------------------------------------
 # the private world
+
+class Spawned:
+    """A program started by Env.spawn()."""
+
+    def __init__(self, env, proc, label, action, token_ok):
+        self.env = env
+        self.proc = proc
+        self.pid = proc.pid
+        self.label = label
+        self.action = action
+        self.token_ok = token_ok
+        self.result = None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def finish(self, timeout=RUN_TIMEOUT):
+        """Wait for it; RunResult as text, recorded in the history (once)."""
+        if self.result is not None:
+            return self.result
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            self._record(out, err)
+            raise
+        self._record(out, err)
+        self.result = RunResult(self.proc.returncode, out.decode('utf-8', 'replace'),
+                                err.decode('utf-8', 'replace'))
+        return self.result
+
+    def _record(self, out, err):
+        self.env.history.append(_Run(self.label, self.action,
+                                     out.decode('utf-8', 'replace'),
+                                     err.decode('utf-8', 'replace'),
+                                     token_ok=self.token_ok))
+
 
 class Env:
     def __init__(self):
@@ -679,6 +845,10 @@ class Env:
     def close(self):
         if self.root is None:
             return
+        try:
+            self.kernel_keys_clear()
+        except Exception:
+            pass
         if self.server:
             try:
                 self.server.stop()
@@ -706,6 +876,7 @@ class Env:
     def reset(self):
         """Empty the keyring of our items, reset the endpoint and the config."""
         self.keyring_clear()
+        self.kernel_keys_clear()
         self.server.reset()
         self.write_config()
         self.write_gitconfig()
@@ -765,17 +936,41 @@ class Env:
                 env[k] = v
         return env
 
-    def run(self, args, input=None, env_extra=None, argv0=None,
-            timeout=RUN_TIMEOUT):
-        """
-        Run the program (as argv0, one of the harness links, when given).
-        Returns RunResult(returncode, stdout, stderr) as text.
-        """
+    def _program_argv(self, args, argv0, wrapper):
         exe = self.program if argv0 is None else os.path.join(self.bindir, argv0)
         action = next((a for a in args if not a.startswith('-')), None)
-        return self._exec([exe] + list(args), input, env_extra, timeout,
-                          '%s %s' % (argv0 or PROGRAM, ' '.join(args[:1])),
+        label = '%s %s' % (argv0 or PROGRAM, ' '.join(args[:1]))
+        if wrapper:
+            label = '%s %s' % (os.path.basename(wrapper[0]), label)
+        return list(wrapper or []) + [exe] + list(args), label, action
+
+    def run(self, args, input=None, env_extra=None, argv0=None,
+            timeout=RUN_TIMEOUT, wrapper=None):
+        """
+        Run the program (as argv0, one of the harness links, when given).
+        wrapper: a list of arguments to run it under, e.g.
+        [keyctl_refused_path()].
+        Returns RunResult(returncode, stdout, stderr) as text.
+        """
+        argv, label, action = self._program_argv(args, argv0, wrapper)
+        return self._exec(argv, input, env_extra, timeout, label,
                           action, action in ('get', 'token'))
+
+    def spawn(self, args, input=None, env_extra=None, argv0=None, wrapper=None):
+        """
+        Start the program as run() would, without waiting for it: returns a
+        Spawned, whose finish() waits and records the output as run() does.
+        """
+        argv, label, action = self._program_argv(args, argv0, wrapper)
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None
+                             else subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.child_env(env_extra), cwd=self.home)
+        if input is not None:
+            # small inputs fit the pipe: the child reads them when it likes
+            p.stdin.write(input.encode() if isinstance(input, str) else input)
+            p.stdin.close()
+        return Spawned(self, p, label, action, action in ('get', 'token'))
 
     def _exec(self, argv, input, env_extra, timeout, label, action, token_ok):
         """Run argv in the private environment and record its output."""
@@ -920,6 +1115,88 @@ class Env:
         r = self.secret_tool(args, input=secret)
         if r.returncode != 0:
             raise RuntimeError('secret-tool store failed')
+
+    # -- kernel keys (keyctl tier) ---------------------------------------------
+    def token_key_desc(self, organization='', server=None):
+        return 'galileo-credential:token:%s#%s' % (server or self.server_url,
+                                                   organization)
+
+    def credential_key_desc(self, server=None):
+        return 'galileo-credential:credential:%s' % (server or self.server_url)
+
+    def _ours(self, description):
+        """a galileo-credential key naming the endpoint's server or a prefix under it"""
+        if not description.startswith(KERNEL_KEY_PREFIX):
+            return False
+        url = getattr(self, 'server_url', None)
+        if not url:
+            return False
+        # the endpoint's URL, or one with a path prefix under it
+        return re.search(re.escape(url) + r'(?=[/#]|$)', description) is not None
+
+    def kernel_keys(self, include_dead=False):
+        """
+        galileo-credential keys naming this endpoint's server (or a prefix
+        under it), sorted by description: the usable ones linked in @u.
+        include_dead: every one /proc/keys still shows, linked or not (a
+        key replaced or unlinked stays there until the kernel's garbage
+        collector runs; an expired one stays linked for gc_delay seconds).
+        """
+        if not os.path.exists('/proc/keys'):
+            return []
+        keys = [k for k in proc_keys() if self._ours(k.description)]
+        if not include_dead:
+            linked = self.user_keyring_serials()
+            keys = [k for k in keys if k.alive and k.serial in linked]
+        return sorted(keys, key=lambda k: (k.description, k.serial))
+
+    def kernel_key(self, description):
+        """The usable key with exactly this description, or None."""
+        found = [k for k in self.kernel_keys() if k.description == description]
+        if len(found) > 1:
+            raise AssertionError('%d keys described %r' % (len(found), description))
+        return found[0] if found else None
+
+    def kernel_key_descriptions(self):
+        return [k.description for k in self.kernel_keys()]
+
+    def kernel_payload(self, key):
+        """
+        The payload of a KernelKey (or serial) as text, None when it cannot
+        be read.  A secret: compare it, never print it.
+        """
+        serial = key.serial if isinstance(key, KernelKey) else int(key)
+        r = keyctl(['pipe', serial])
+        if r.returncode != 0:
+            return None
+        return r.stdout.decode('utf-8', 'replace')
+
+    def user_keyring_serials(self):
+        """serials linked in @u"""
+        r = keyctl(['rlist', '@u'])
+        if r.returncode != 0:
+            return set()
+        return {int(x) for x in r.stdout.split()}
+
+    def kernel_keys_clear(self):
+        """
+        Remove every galileo-credential key naming this endpoint's server
+        (or a path prefix under it) from @u, expired ones too.  A no-op
+        without the keyctl program.
+        """
+        if not getattr(self, 'server_url', None) or not shutil.which('keyctl'):
+            return
+        serials = {k.serial for k in self.kernel_keys(include_dead=True)}
+        if not os.path.exists('/proc/keys'):
+            # fall back to describing what @u links (usable keys only)
+            for serial in self.user_keyring_serials():
+                r = keyctl(['rdescribe', serial])
+                desc = r.stdout.decode('utf-8', 'replace').rstrip('\n').split(';', 4)
+                if r.returncode == 0 and len(desc) == 5 and self._ours(desc[4]):
+                    serials.add(serial)
+        for serial in sorted(serials):
+            keyctl(['invalidate', serial])      # gone from every keyring now
+            keyctl(['unlink', serial, '@u'])    # expired ones cannot be invalidated
 
 
 # --------------------------------------------------------------------------
