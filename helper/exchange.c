@@ -8,14 +8,39 @@
 #include "helper/url.h"
 #include "keystore/keystore.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #define MAX_TOKEN (8 * 1024)
 #define DEFAULT_TIMEOUT 30
+#define MAX_ATTEMPTS 3
+#define BACKOFF_MS 250		/* first wait 250-500 ms, then doubling */
+#define MIN_ATTEMPT_MS 100	/* no retry with less time than this left */
+
+/*
+ * How many attempts a message reports ("" for one), and when the server
+ * asked to be tried again, when that was too late for us.
+ */
+struct tries {
+	char semi[32];		/* "; 3 attempts", inside "(HTTP 503…)" */
+	char paren[32];		/* " (3 attempts)", after a phrase */
+	long retry_in;		/* seconds; 0: not said */
+};
+
+static void tries_init(struct tries *t, int attempts, long retry_in)
+{
+	memset(t, 0, sizeof(*t));
+	if (attempts > 1) {
+		snprintf(t->semi, sizeof(t->semi), "; %d attempts", attempts);
+		snprintf(t->paren, sizeof(t->paren), " (%d attempts)", attempts);
+	}
+	t->retry_in = retry_in;
+}
 
 void exchange_result_release(struct exchange_result *res)
 {
@@ -86,15 +111,15 @@ static bool token_ok(const char *t, size_t len)
 	return true;
 }
 
-static int malformed(const char *server, const char *why)
+static int malformed(const char *server, const char *why, const struct tries *t)
 {
 	return gc_error(GCERR_NETWORK,
-			"the server '%s' sent an invalid token response: %s",
-			server, why);
+			"the server '%s' sent an invalid token response: %s%s",
+			server, why, t->paren);
 }
 
 static int parse_200(const char *server, const char *body, size_t body_len,
-		     const char *date_header, int64_t now,
+		     const char *date_header, int64_t now, const struct tries *t,
 		     struct exchange_result *res)
 {
 	json_t *root, *tok, *type, *exp;
@@ -105,28 +130,28 @@ static int parse_200(const char *server, const char *body, size_t body_len,
 	/* jerr is never shown: its text can quote the token */
 	root = json_loadb(body, body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root)
-		return malformed(server, "not JSON");
+		return malformed(server, "not JSON", t);
 	if (!json_is_object(root)) {
-		err = malformed(server, "not a JSON object");
+		err = malformed(server, "not a JSON object", t);
 		goto out;
 	}
 	tok = json_object_get(root, "access_token");
 	type = json_object_get(root, "token_type");
 	exp = json_object_get(root, "expires_at");
 	if (!json_is_string(tok)) {
-		err = malformed(server, "access_token is missing or not a string");
+		err = malformed(server, "access_token is missing or not a string", t);
 		goto out;
 	}
 	if (!token_ok(json_string_value(tok), json_string_length(tok))) {
-		err = malformed(server, "access_token is not a printable token");
+		err = malformed(server, "access_token is not a printable token", t);
 		goto out;
 	}
 	if (type && !json_is_string(type)) {
-		err = malformed(server, "token_type is not a string");
+		err = malformed(server, "token_type is not a string", t);
 		goto out;
 	}
 	if (exp && !json_is_string(exp)) {
-		err = malformed(server, "expires_at is not a string");
+		err = malformed(server, "expires_at is not a string", t);
 		goto out;
 	}
 
@@ -150,8 +175,8 @@ static int parse_200(const char *server, const char *body, size_t body_len,
 		expires = tokentime_local_expiry(expires, server_date, now);
 		if (expires <= now) {
 			err = gc_error(GCERR_NETWORK,
-				       "the server '%s' sent a token that has already expired",
-				       server);
+				       "the server '%s' sent a token that has already expired%s",
+				       server, t->paren);
 			goto out;
 		}
 		res->lifetime = expires - now;
@@ -226,9 +251,9 @@ static char *detail_text(const char *body, size_t body_len)
 	return out;
 }
 
-int exchange_parse_response(const char *server, long status, const char *body,
-			    size_t body_len, const char *date_header, int64_t now,
-			    struct exchange_result *res)
+static int parse_response(const char *server, long status, const char *body,
+			  size_t body_len, const char *date_header, int64_t now,
+			  const struct tries *t, struct exchange_result *res)
 {
 	char *detail;
 	int err;
@@ -239,35 +264,104 @@ int exchange_parse_response(const char *server, long status, const char *body,
 		body_len = 0;
 	}
 	if (status == 200)
-		return parse_200(server, body, body_len, date_header, now, res);
+		return parse_200(server, body, body_len, date_header, now, t, res);
 	if (status == 401 || status == 403)
 		return gc_error(GCERR_REJECTED,
-				"the server '%s' rejected the credential (HTTP %ld); run 'galileo-credential login --server %s'",
-				server, status, server);
+				"the server '%s' rejected the credential (HTTP %ld%s); run 'galileo-credential login --server %s'",
+				server, status, t->semi, server);
 	if (status == 422) {
 		detail = detail_text(body, body_len);
 		if (detail)
 			err = gc_error(GCERR_INPUT,
-				       "the server '%s' refused the request: %s",
-				       server, detail);
+				       "the server '%s' refused the request: %s%s",
+				       server, detail, t->paren);
 		else
 			err = gc_error(GCERR_INPUT,
-				       "the server '%s' refused the request (HTTP 422)",
-				       server);
+				       "the server '%s' refused the request (HTTP 422%s)",
+				       server, t->semi);
 		free(detail);
 		return err;
 	}
 	if (status >= 300 && status < 400)
 		return gc_error(GCERR_NETWORK,
-				"the server '%s' redirected the request (HTTP %ld); redirects are not followed",
-				server, status);
+				"the server '%s' redirected the request (HTTP %ld%s); redirects are not followed",
+				server, status, t->semi);
+	if ((status >= 500 || status == 429) && t->retry_in > 0)
+		return gc_error(GCERR_NETWORK,
+				"the server '%s' failed the token request (HTTP %ld%s); it asks to be tried again in %ld s",
+				server, status, t->semi, t->retry_in);
 	if (status >= 500 || status == 429)
 		return gc_error(GCERR_NETWORK,
-				"the server '%s' failed the token request (HTTP %ld); try again later",
-				server, status);
+				"the server '%s' failed the token request (HTTP %ld%s); try again later",
+				server, status, t->semi);
 	return gc_error(GCERR_NETWORK,
-			"the server '%s' failed the token request (HTTP %ld); check the server URL and token-path",
-			server, status);
+			"the server '%s' failed the token request (HTTP %ld%s); check the server URL and token-path",
+			server, status, t->semi);
+}
+
+int exchange_parse_response(const char *server, long status, const char *body,
+			    size_t body_len, const char *date_header, int64_t now,
+			    struct exchange_result *res)
+{
+	struct tries one;
+
+	tries_init(&one, 1, 0);
+	return parse_response(server, status, body, body_len, date_header, now, &one, res);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/*
+ * The wait before attempt n + 1: BACKOFF_MS << (n - 1), plus up to as much
+ * again at random, so that clients failed by the same outage do not come
+ * back in step.  The kernel's generator; without it, no jitter.
+ */
+static int64_t backoff_ms(int n)
+{
+	int64_t base = (int64_t)BACKOFF_MS << (n - 1);
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = 0;
+	return base + r % (uint32_t)(base + 1);
+}
+
+/*
+ * Retry-After in ms: delta-seconds, or an HTTP-date taken relative to the
+ * response's Date (else the local clock), so a skewed clock does not
+ * stretch it.  -1 when absent or unreadable.
+ */
+static int64_t retry_after_ms(const struct http_response *resp)
+{
+	const char *v = resp->retry_after;
+	int64_t secs = 0, when, base;
+
+	if (!v || !*v)
+		return -1;
+	if (strspn(v, "0123456789") == strlen(v)) {
+		for (; *v && secs < 100000000; v++)	/* a few years is forever */
+			secs = secs * 10 + (*v - '0');
+		return secs * 1000;
+	}
+	if (tokentime_parse_http_date(v, &when))
+		return -1;
+	if (!resp->date || tokentime_parse_http_date(resp->date, &base))
+		base = (int64_t)time(NULL);
+	return when > base ? (when - base) * 1000 : 0;
 }
 
 int exchange_run(const struct http_ops *http, const struct exchange_params *p,
@@ -276,9 +370,14 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 	struct http_request req = { 0 };
 	struct http_response resp = { 0 };
 	const char *kind = p->kind ? p->kind : "api-key";
+	long timeout = p->timeout > 0 ? p->timeout : DEFAULT_TIMEOUT;
+	int64_t deadline, left, wait, ra;
+	long retry_in = 0;
 	char errbuf[256] = "";
+	struct tries t;
 	char *url, *header;
-	int err;
+	int err, attempt;
+	bool transient;
 
 	memset(res, 0, sizeof(*res));
 	if (!http || http->abi_version != HTTP_ABI_VERSION || !http->get)
@@ -297,23 +396,65 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 	req.auth_header = header;
 	req.user_agent = "galileo-credential/" PACKAGE_VERSION;
 	req.ca_file = p->ca_file;
-	req.timeout_ms = (p->timeout > 0 ? p->timeout : DEFAULT_TIMEOUT) * 1000;
 	req.debug = gc_debug_enabled();
-	gc_debug("exchange: GET %s (%s credential: ***)", url, kind);
+	deadline = monotonic_ms() + (int64_t)timeout * 1000;
 
-	err = http->get(&req, &resp, errbuf, sizeof(errbuf));
+	/* CONTRACT section 8: every attempt and every wait inside timeout */
+	for (attempt = 1;; attempt++) {
+		left = deadline - monotonic_ms();
+		req.timeout_ms = left > 0 ? (long)left : 1;
+		gc_debug("exchange: attempt %d of %d: GET %s (%s credential: ***), %ld ms left",
+			 attempt, MAX_ATTEMPTS, url, kind, req.timeout_ms);
+		errbuf[0] = '\0';
+		ra = -1;
+		err = http->get(&req, &resp, errbuf, sizeof(errbuf));
+		if (err) {
+			transient = resp.failure == HTTP_FAIL_TRANSIENT ||
+				    resp.failure == HTTP_FAIL_TIMEOUT;
+			gc_debug("exchange: attempt %d failed: %s", attempt,
+				 *errbuf ? errbuf : "unknown error");
+		} else {
+			transient = resp.status >= 500 || resp.status == 429;
+			ra = transient ? retry_after_ms(&resp) : -1;
+			gc_debug("exchange: HTTP %ld, %zu byte body%s%s%s%s", resp.status,
+				 resp.body_len, resp.date ? ", Date: " : "",
+				 resp.date ? resp.date : "",
+				 resp.retry_after ? ", Retry-After: " : "",
+				 resp.retry_after ? resp.retry_after : "");
+		}
+		if (!transient || attempt == MAX_ATTEMPTS)
+			break;
+		wait = backoff_ms(attempt);
+		if (ra > wait)
+			wait = ra;
+		left = deadline - monotonic_ms();
+		if (wait + MIN_ATTEMPT_MS > left) {
+			gc_debug("exchange: no attempt %d: waiting %lld ms would leave too little of %lld ms",
+				 attempt + 1, (long long)wait, (long long)left);
+			if (ra > left)	/* the server's own word: say it */
+				retry_in = (long)((ra + 999) / 1000);
+			break;
+		}
+		gc_debug("exchange: waiting %lld ms before attempt %d%s", (long long)wait,
+			 attempt + 1, ra >= 0 ? " (Retry-After)" : "");
+		if (http->response_release)
+			http->response_release(&resp);
+		memset(&resp, 0, sizeof(resp));
+		sleep_ms(wait);
+	}
 	secret_free(header);
-	if (err) {
-		gc_debug("exchange: transport failed: %s", errbuf);
-		err = gc_error(GCERR_NETWORK, "cannot reach '%s': %s", p->server,
-			       *errbuf ? errbuf : "unknown error");
+
+	tries_init(&t, attempt, retry_in);
+	if (err && resp.failure == HTTP_FAIL_TIMEOUT) {
+		err = gc_error(GCERR_NETWORK, "cannot reach '%s': timed out after %ld s%s",
+			       p->server, timeout, t.paren);
+	} else if (err) {
+		err = gc_error(GCERR_NETWORK, transient ? "cannot reach '%s': %s%s"
+						      : "the request to '%s' failed: %s%s",
+			       p->server, *errbuf ? errbuf : "unknown error", t.paren);
 	} else {
-		gc_debug("exchange: HTTP %ld, %zu byte body%s%s", resp.status,
-			 resp.body_len, resp.date ? ", Date: " : "",
-			 resp.date ? resp.date : "");
-		err = exchange_parse_response(p->server, resp.status, resp.body,
-					      resp.body_len, resp.date,
-					      (int64_t)time(NULL), res);
+		err = parse_response(p->server, resp.status, resp.body, resp.body_len,
+				     resp.date, (int64_t)time(NULL), &t, res);
 		if (!err)
 			gc_debug("exchange: got a token (***), expires_at %lld, lifetime %lld s",
 				 (long long)res->expires_at, (long long)res->lifetime);

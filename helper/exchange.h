@@ -15,7 +15,7 @@ struct exchange_params {
 	const char *username;		/* basic */
 	const char *secret;
 	const char *ca_file;
-	long timeout;			/* seconds */
+	long timeout;			/* seconds for the whole exchange; <= 0: 30 */
 };
 
 struct exchange_result {
@@ -57,7 +57,19 @@ int exchange_parse_response(const char *server, long status, const char *body,
 			    size_t body_len, const char *date_header, int64_t now,
 			    struct exchange_result *res);
 
-/* Do the whole exchange with the loaded transport. */
+/*
+ * Do the whole exchange with the loaded transport, retrying what another
+ * attempt may cure (CONTRACT section 8): a transient transport failure
+ * (HTTP_FAIL_TRANSIENT, HTTP_FAIL_TIMEOUT), 5xx and 429.  At most 3
+ * attempts; between them a wait of 250-500 ms, then 500-1000 ms (random
+ * jitter), or what Retry-After asks when that is longer.  Every attempt
+ * and wait fits in p->timeout: each attempt gets the time left, and when
+ * a wait would not leave time for another attempt (a Retry-After beyond
+ * the timeout, say), the last failure is final at once.  Anything else
+ * (other 4xx, 3xx, TLS verification, a malformed 200, an oversize body)
+ * is final at the first attempt.  The one message names the server, what
+ * failed last and, when more than one, the number of attempts.
+ */
 int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 		 struct exchange_result *res);
 

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define HTTP_ABI_VERSION 1
+#define HTTP_ABI_VERSION 2
 #define HTTP_MAX_BODY (64 * 1024)
 
 struct http_request {
@@ -16,8 +16,21 @@ struct http_request {
 	const char *auth_header;	/* "Name: value", a secret; may be NULL */
 	const char *user_agent;
 	const char *ca_file;		/* NULL: system bundle */
-	long timeout_ms;		/* whole exchange */
+	long timeout_ms;		/* this attempt, connecting included; > 0 */
 	int debug;			/* log steps (never headers) to stderr */
+};
+
+/*
+ * Why get() failed, so that the caller can tell what another attempt may
+ * cure (CONTRACT section 8) without reading the message.
+ */
+enum http_failure {
+	HTTP_FAIL_NONE = 0,	/* get() returned 0 */
+	HTTP_FAIL_TRANSIENT,	/* name lookup, connect, reset, send or receive
+				 * error, TLS handshake cut short */
+	HTTP_FAIL_TIMEOUT,	/* timeout_ms ran out */
+	HTTP_FAIL_PERMANENT,	/* TLS verification, body over HTTP_MAX_BODY,
+				 * unreadable CA file, anything else */
 };
 
 struct http_response {
@@ -26,6 +39,7 @@ struct http_response {
 	size_t body_len;
 	char *date;		/* Date header value or NULL */
 	char *retry_after;	/* Retry-After header value or NULL */
+	enum http_failure failure;
 };
 
 struct http_ops {
@@ -33,10 +47,12 @@ struct http_ops {
 	/*
 	 * GET url.  TLS peer and host verification always on; redirects are
 	 * never followed (a 3xx comes back as its status); a body over
-	 * HTTP_MAX_BODY fails.  Returns 0 with resp filled for any HTTP
-	 * status, or GCERR_NETWORK with a one-line reason in errbuf (no
-	 * secret) for connection, TLS, timeout or size failures.  Every
-	 * buffer that held the auth header or body is wiped.
+	 * HTTP_MAX_BODY fails.  One attempt: retrying is the caller's
+	 * business.  Returns 0 with resp filled for any HTTP status, or an
+	 * error (GCERR_NETWORK for connection, TLS, timeout or size failures)
+	 * with a one-line reason in errbuf (no secret, no URL) and only
+	 * resp->failure set, never HTTP_FAIL_NONE.  Every buffer that held
+	 * the auth header or body is wiped.
 	 */
 	int (*get)(const struct http_request *req, struct http_response *resp,
 		   char *errbuf, size_t errlen);

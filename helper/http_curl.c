@@ -91,6 +91,33 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/*
+ * What another attempt may cure: a server that is down, restarting or
+ * overloaded, or a network that dropped the connection.  Not a certificate
+ * that does not verify, a body that is too big or a CA file that cannot be
+ * read: those fail the same way every time.
+ */
+static enum http_failure classify(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return HTTP_FAIL_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:	/* e.g. reset during the handshake */
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:		/* closed without an answer */
+	case CURLE_PARTIAL_FILE:	/* closed in the middle of the body */
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return HTTP_FAIL_TRANSIENT;
+	default:
+		return HTTP_FAIL_PERMANENT;
+	}
+}
+
 /* one line for errbuf: no secret, no URL */
 static void describe(CURLcode rc, const struct body *b, const char *detail,
 		     long timeout_ms, char *errbuf, size_t errlen)
@@ -116,7 +143,7 @@ static void describe(CURLcode rc, const struct body *b, const char *detail,
 		snprintf(errbuf, errlen, "cannot connect to the server");
 		return;
 	case CURLE_SSL_CACERT_BADFILE:
-		snprintf(errbuf, errlen, "cannot read the CA file");
+		snprintf(errbuf, errlen, "cannot read the CA file; check ca-file in the configuration");
 		return;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
@@ -162,8 +189,10 @@ static int http_curl_get(const struct http_request *req, struct http_response *r
 	CURLcode rc;
 	CURL *h;
 	int ret = GCERR_NETWORK;
+	enum http_failure failure = HTTP_FAIL_PERMANENT;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->failure = HTTP_FAIL_PERMANENT;	/* until it is known better */
 	if (req->auth_header && strpbrk(req->auth_header, "\r\n")) {
 		snprintf(errbuf, errlen, "refusing a credential that holds a line break");
 		return GCERR_INPUT;
@@ -221,6 +250,7 @@ static int http_curl_get(const struct http_request *req, struct http_response *r
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		describe(rc, &b, detail, req->timeout_ms, errbuf, errlen);
+		failure = b.too_big ? HTTP_FAIL_PERMANENT : classify(rc);
 		goto out;
 	}
 	if ((rc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status))) {
@@ -231,6 +261,7 @@ static int http_curl_get(const struct http_request *req, struct http_response *r
 		b.buf = xcalloc(1, 1);
 	resp->body = b.buf;
 	resp->body_len = b.len;
+	resp->failure = HTTP_FAIL_NONE;
 	b.buf = NULL;
 	if (req->debug)
 		gc_debug("http: status %ld, %zu bytes", resp->status, resp->body_len);
@@ -247,6 +278,7 @@ out:
 		if (req->debug)
 			gc_debug("http: %s", errbuf);
 		http_curl_response_release(resp);
+		resp->failure = failure;
 	}
 	return ret;
 }

@@ -386,34 +386,98 @@ static void test_other_status(void **state)
 
 /* ---- exchange_run against a fake transport ---- */
 
+/* one scripted answer of the fake transport */
+struct step {
+	int ret;			/* get()'s return; 0: an HTTP answer */
+	enum http_failure failure;	/* with ret */
+	const char *errmsg;		/* with ret */
+	long status;
+	const char *body, *date, *retry_after;
+	long hang_ms;			/* answer this late; at the timeout: time out */
+};
+
+#define MAX_CALLS 8
+
 static struct fake {
 	/* what the helper sent */
 	int calls, releases;
 	char *url, *auth, *ua, *ca;
-	long timeout_ms;
-	/* what to answer */
+	long timeout_ms;		/* of the last attempt */
+	long timeouts[MAX_CALLS];	/* of each attempt */
+	int64_t at[MAX_CALLS];		/* when each began, ms after fake.start */
+	int64_t start;
+	/* what to answer: steps[i] for call i, the last one again after */
+	const struct step *steps;
+	int nsteps;
+	/* or, without steps, always this */
 	int ret;
+	enum http_failure failure;
 	long status;
 	const char *body, *date, *errmsg;
 } fake;
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fake_forget(void)
+{
+	free(fake.url);
+	secret_free(fake.auth);
+	free(fake.ua);
+	free(fake.ca);
+	fake.url = fake.auth = fake.ua = fake.ca = NULL;
+}
+
 static int fake_get(const struct http_request *req, struct http_response *resp,
 		    char *errbuf, size_t errlen)
 {
-	fake.calls++;
+	struct step legacy = {
+		.ret = fake.ret, .failure = fake.failure, .errmsg = fake.errmsg,
+		.status = fake.status, .body = fake.body, .date = fake.date,
+	};
+	const struct step *st = &legacy;
+	int i = fake.calls++;
+
+	if (fake.nsteps)
+		st = &fake.steps[i < fake.nsteps ? i : fake.nsteps - 1];
+	if (i < MAX_CALLS) {
+		fake.timeouts[i] = req->timeout_ms;
+		fake.at[i] = mono_ms() - fake.start;
+	}
+	fake_forget();
 	fake.url = xstrdup(req->url);
 	fake.auth = xstrdup(req->auth_header);
 	fake.ua = xstrdup(req->user_agent);
 	fake.ca = xstrdup(req->ca_file);
 	fake.timeout_ms = req->timeout_ms;
-	if (fake.ret) {
-		snprintf(errbuf, errlen, "%s", fake.errmsg);
-		return fake.ret;
+	memset(resp, 0, sizeof(*resp));
+	assert_true(req->timeout_ms > 0);
+	if (st->hang_ms) {
+		long ms = st->hang_ms < req->timeout_ms ? st->hang_ms : req->timeout_ms;
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+		nanosleep(&ts, NULL);
+		if (st->hang_ms >= req->timeout_ms) {
+			snprintf(errbuf, errlen, "timed out after %ld ms", req->timeout_ms);
+			resp->failure = HTTP_FAIL_TIMEOUT;
+			return GCERR_NETWORK;
+		}
 	}
-	resp->status = fake.status;
-	resp->body = xstrdup(fake.body ? fake.body : "");
+	if (st->ret) {
+		snprintf(errbuf, errlen, "%s", st->errmsg ? st->errmsg : "");
+		resp->failure = st->failure;
+		return st->ret;
+	}
+	resp->status = st->status;
+	resp->body = xstrdup(st->body ? st->body : "");
 	resp->body_len = strlen(resp->body);
-	resp->date = xstrdup(fake.date);
+	resp->date = xstrdup(st->date);
+	resp->retry_after = xstrdup(st->retry_after);
 	return 0;
 }
 
@@ -437,16 +501,8 @@ static int run_setup(void **state)
 	(void)state;
 	gc_error_clear();
 	memset(&fake, 0, sizeof(fake));
+	fake.start = mono_ms();
 	return 0;
-}
-
-static void fake_forget(void)
-{
-	free(fake.url);
-	secret_free(fake.auth);
-	free(fake.ua);
-	free(fake.ca);
-	fake.url = fake.auth = fake.ua = fake.ca = NULL;
 }
 
 static int run_teardown(void **state)
@@ -527,18 +583,23 @@ static void test_run_transport_error(void **state)
 
 	(void)state;
 	fake.ret = GCERR_NETWORK;
-	fake.errmsg = "Could not connect to server";
+	fake.failure = HTTP_FAIL_PERMANENT;
+	fake.errmsg = "TLS verification failed: certificate has expired";
 	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), GCERR_NETWORK);
 	assert_null(res.access_token);
-	assert_message("cannot reach '" SERVER "': Could not connect to server");
+	assert_message("the request to '" SERVER "' failed: TLS verification failed: "
+		       "certificate has expired");
+	assert_int_equal(fake.calls, 1);
 
-	/* any transport failure is a network failure */
+	/* any transport failure is a network failure, not retried unless said */
 	gc_error_clear();
+	fake.calls = 0;
 	fake.ret = GCERR_FAIL;
+	fake.failure = HTTP_FAIL_NONE;
 	fake.errmsg = "";
-	fake_forget();
 	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), GCERR_NETWORK);
-	assert_message_has("cannot reach '" SERVER "'");
+	assert_message("the request to '" SERVER "' failed: unknown error");
+	assert_int_equal(fake.calls, 1);
 }
 
 static void test_run_statuses(void **state)
@@ -582,6 +643,257 @@ static void test_run_refused_before_io(void **state)
 	assert_int_equal(fake.calls, 0);
 }
 
+/* ---- retries (CONTRACT section 8) ---- */
+
+#define OK_200 { .status = 200, .body = BODY("2999-01-01T00:00:00Z") }
+#define CONNECT_FAILED { .ret = GCERR_NETWORK, .failure = HTTP_FAIL_TRANSIENT, \
+			 .errmsg = "cannot connect to the server" }
+
+static int run_steps(const struct step *steps, int n, long timeout,
+		     struct exchange_result *res)
+{
+	struct exchange_params p = basic_params;
+
+	gc_error_clear();
+	fake_forget();
+	fake.calls = 0;
+	fake.releases = 0;
+	fake.steps = steps;
+	fake.nsteps = n;
+	fake.start = mono_ms();
+	p.timeout = timeout;
+	return exchange_run(&fake_ops, &p, res);
+}
+
+#define RUN(steps, timeout, res) run_steps(steps, sizeof(steps) / sizeof(steps[0]), timeout, res)
+
+/* the wait before call i (1-based index of the later call) */
+static int64_t gap(int i)
+{
+	return fake.at[i] - fake.at[i - 1];
+}
+
+static void test_retry_final_at_once(void **state)
+{
+	static const struct step answers[][1] = {
+		{ { .status = 400 } }, { { .status = 401 } }, { { .status = 403 } },
+		{ { .status = 404 } }, { { .status = 422, .body = "{\"detail\":\"no\"}" } },
+		{ { .status = 302 } }, { { .status = 301 } }, { { .status = 201 } },
+		{ { .status = 200, .body = "<html>" } },
+		{ { .status = 200,
+		    .body = "{\"access_token\":\"SECRETTOKEN\",\"expires_at\":\"2000-01-01T00:00:00Z\"}" } },
+		{ { .ret = GCERR_NETWORK, .failure = HTTP_FAIL_PERMANENT,
+		    .errmsg = "TLS verification failed: self-signed certificate" } },
+		{ { .ret = GCERR_NETWORK, .failure = HTTP_FAIL_PERMANENT,
+		    .errmsg = "response body over 64 KiB" } },
+		{ { .ret = GCERR_NETWORK, .failure = HTTP_FAIL_PERMANENT,
+		    .errmsg = "cannot read the CA file; check ca-file in the configuration" } },
+	};
+	struct exchange_result res;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		assert_int_not_equal(run_steps(answers[i], 1, 5, &res), 0);
+		assert_null(res.access_token);
+		if (fake.calls != 1)
+			fail_msg("answer #%zu: %d attempts", i, fake.calls);
+		assert_null(strstr(gc_error_message(), "attempts"));
+		assert_int_equal(fake.releases, 1);
+	}
+}
+
+static void test_retry_503_then_200(void **state)
+{
+	static const struct step steps[] = {
+		{ .status = 503, .body = "{\"detail\":\"busy\"}" }, OK_200,
+	};
+	struct exchange_result res;
+
+	(void)state;
+	assert_int_equal(RUN(steps, 5, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_int_equal(fake.releases, 2);
+	assert_string_equal(res.access_token, "tok");
+	assert_null(gc_error_message());
+	/* backoff 250-500 ms (an upper bound for a loaded machine) */
+	assert_true(gap(1) >= 250);
+	assert_true(gap(1) < 3000);
+	/* the second attempt gets only what is left */
+	assert_true(fake.timeouts[0] <= 5000);
+	assert_true(fake.timeouts[1] <= 5000 - 250);
+	exchange_result_release(&res);
+}
+
+static void test_retry_500_always(void **state)
+{
+	static const struct step steps[] = { { .status = 500, .body = "oops" } };
+	struct exchange_result res;
+
+	(void)state;
+	assert_int_equal(RUN(steps, 10, &res), GCERR_NETWORK);
+	assert_null(res.access_token);
+	assert_int_equal(fake.calls, 3);
+	assert_int_equal(fake.releases, 3);
+	assert_message("the server '" SERVER "' failed the token request (HTTP 500; 3 attempts); "
+		       "try again later");
+	/* exponential: 250-500 ms, then 500-1000 ms */
+	assert_true(gap(1) >= 250 && gap(1) < 3000);
+	assert_true(gap(2) >= 500 && gap(2) < 4000);
+	assert_true(fake.timeouts[2] <= 10000 - 750);
+}
+
+static void test_retry_429_and_transport(void **state)
+{
+	static const struct step throttled[] = { { .status = 429 }, OK_200 };
+	static const struct step down[] = { CONNECT_FAILED };
+	static const struct step blip[] = {
+		{ .ret = GCERR_NETWORK, .failure = HTTP_FAIL_TRANSIENT,
+		  .errmsg = "Failure when receiving data from the peer" },
+		OK_200,
+	};
+	struct exchange_result res;
+
+	(void)state;
+	assert_int_equal(RUN(throttled, 10, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	exchange_result_release(&res);
+
+	assert_int_equal(RUN(down, 10, &res), GCERR_NETWORK);
+	assert_int_equal(fake.calls, 3);
+	assert_message("cannot reach '" SERVER "': cannot connect to the server (3 attempts)");
+
+	assert_int_equal(RUN(blip, 10, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_string_equal(res.access_token, "tok");
+	exchange_result_release(&res);
+}
+
+static void test_retry_last_failure_named(void **state)
+{
+	/* what failed last is reported, with the count */
+	static const struct step then_401[] = { { .status = 502 }, { .status = 401 } };
+	static const struct step then_bad[] = { { .status = 504 }, { .status = 200, .body = "[]" } };
+	struct exchange_result res;
+
+	(void)state;
+	assert_int_equal(RUN(then_401, 10, &res), GCERR_REJECTED);
+	assert_int_equal(fake.calls, 2);
+	assert_message("the server '" SERVER "' rejected the credential (HTTP 401; 2 attempts); "
+		       "run 'galileo-credential login --server " SERVER "'");
+	assert_int_equal(RUN(then_bad, 10, &res), GCERR_NETWORK);
+	assert_int_equal(fake.calls, 2);
+	assert_message("the server '" SERVER "' sent an invalid token response: "
+		       "not a JSON object (2 attempts)");
+}
+
+static void test_retry_after_honoured(void **state)
+{
+	static const struct step seconds[] = { { .status = 503, .retry_after = "1" }, OK_200 };
+	/* a date one second after the server's Date, whatever our clock says */
+	static const struct step date[] = {
+		{ .status = 429, .date = "Tue, 14 Nov 2023 22:13:20 GMT",
+		  .retry_after = "Tue, 14 Nov 2023 22:13:21 GMT" },
+		OK_200,
+	};
+	/* unreadable, or in the past: the backoff */
+	static const struct step junk[] = { { .status = 503, .retry_after = "soon" }, OK_200 };
+	static const struct step past[] = {
+		{ .status = 503, .date = "Tue, 14 Nov 2023 22:13:20 GMT",
+		  .retry_after = "Tue, 14 Nov 2023 22:00:00 GMT" },
+		OK_200,
+	};
+	struct exchange_result res;
+
+	(void)state;
+	assert_int_equal(RUN(seconds, 10, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_true(gap(1) >= 1000 && gap(1) < 4000);
+	exchange_result_release(&res);
+
+	assert_int_equal(RUN(date, 10, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_true(gap(1) >= 1000 && gap(1) < 4000);
+	exchange_result_release(&res);
+
+	assert_int_equal(RUN(junk, 10, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_true(gap(1) >= 250 && gap(1) < 3000);
+	exchange_result_release(&res);
+
+	assert_int_equal(RUN(past, 10, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_true(gap(1) >= 250 && gap(1) < 3000);
+	exchange_result_release(&res);
+}
+
+static void test_retry_after_beyond_timeout(void **state)
+{
+	static const struct step seconds[] = { { .status = 429, .retry_after = "5" }, OK_200 };
+	static const struct step date[] = {
+		{ .status = 503, .date = "Tue, 14 Nov 2023 22:13:20 GMT",
+		  .retry_after = "Tue, 14 Nov 2023 23:13:20 GMT" },
+		OK_200,
+	};
+	static const struct step huge[] = {
+		{ .status = 503, .retry_after = "99999999999999999999999" }, OK_200,
+	};
+	struct exchange_result res;
+	int64_t t0;
+
+	(void)state;
+	t0 = mono_ms();
+	assert_int_equal(RUN(seconds, 2, &res), GCERR_NETWORK);
+	assert_int_equal(fake.calls, 1);
+	assert_message("the server '" SERVER "' failed the token request (HTTP 429); "
+		       "it asks to be tried again in 5 s");
+	assert_int_equal(RUN(date, 2, &res), GCERR_NETWORK);
+	assert_int_equal(fake.calls, 1);
+	assert_message("the server '" SERVER "' failed the token request (HTTP 503); "
+		       "it asks to be tried again in 3600 s");
+	assert_int_equal(RUN(huge, 2, &res), GCERR_NETWORK);
+	assert_int_equal(fake.calls, 1);
+	assert_message_has("(HTTP 503); it asks to be tried again in ");
+	/* at once: no waiting it out */
+	assert_true(mono_ms() - t0 < 1500);
+}
+
+static void test_retry_within_timeout(void **state)
+{
+	static const struct step down[] = { CONNECT_FAILED };
+	static const struct step silent[] = { { .hang_ms = 60000 }, OK_200 };
+	static const struct step slow_503[] = { { .status = 503, .hang_ms = 700 }, OK_200 };
+	struct exchange_result res;
+	int64_t t0;
+
+	(void)state;
+	/* 1 s: room for 2 or 3 quick attempts, never a wait past the end */
+	t0 = mono_ms();
+	assert_int_equal(RUN(down, 1, &res), GCERR_NETWORK);
+	assert_in_range(fake.calls, 2, 3);
+	for (int i = 1; i < fake.calls; i++)
+		assert_true(fake.at[i] < 1000 + 500);	/* slack for a loaded machine */
+	assert_true(fake.timeouts[1] <= 1000 - 250);
+	assert_true(mono_ms() - t0 < 3000);
+	if (fake.calls == 2)
+		assert_message("cannot reach '" SERVER "': cannot connect to the server (2 attempts)");
+	else
+		assert_message("cannot reach '" SERVER "': cannot connect to the server (3 attempts)");
+
+	/* an attempt that uses up the timeout is the last */
+	t0 = mono_ms();
+	assert_int_equal(RUN(silent, 1, &res), GCERR_NETWORK);
+	assert_int_equal(fake.calls, 1);
+	assert_true(fake.timeouts[0] <= 1000);
+	assert_true(mono_ms() - t0 >= 1000 - 20);
+	assert_message("cannot reach '" SERVER "': timed out after 1 s");
+
+	/* a slow failure leaves less for the rest: attempt 2 gets what is left */
+	assert_int_equal(RUN(slow_503, 2, &res), 0);
+	assert_int_equal(fake.calls, 2);
+	assert_true(fake.timeouts[1] <= 2000 - 700 - 250);
+	exchange_result_release(&res);
+}
+
 /*
  * Debug output names every step and no secret.  gc_debug_enabled() reads
  * the environment once, so this runs first, in a child that sets it.
@@ -604,10 +916,16 @@ static void test_run_debug_has_no_secret(void **state)
 		struct exchange_result res;
 		int err;
 
+		static const struct step steps[] = {
+			{ .status = 503, .retry_after = "0" },
+			{ .status = 200,
+			  .body = "{\"access_token\":\"TOKENVALUE\",\"expires_at\":\"2999-01-01T00:00:00Z\"}" },
+		};
+
 		setenv("GALILEO_CREDENTIAL_DEBUG", "1", 1);
 		dup2(fileno(log), 2);
-		fake.status = 200;
-		fake.body = "{\"access_token\":\"TOKENVALUE\",\"expires_at\":\"2999-01-01T00:00:00Z\"}";
+		fake.steps = steps;
+		fake.nsteps = 2;
 		err = exchange_run(&fake_ops, &basic_params, &res);
 		exchange_result_release(&res);
 		fake_forget();
@@ -623,6 +941,11 @@ static void test_run_debug_has_no_secret(void **state)
 	if (!strstr(buf, "GET " SERVER "/v1/token?organization_slug=acme%20corp"))
 		fail_msg("debug log lacks the request: %s", buf);
 	assert_non_null(strstr(buf, "HTTP 200"));
+	/* each attempt and each wait */
+	if (!strstr(buf, "attempt 1 of 3: GET ") || !strstr(buf, "HTTP 503") ||
+	    !strstr(buf, "Retry-After: 0") || !strstr(buf, "before attempt 2") ||
+	    !strstr(buf, "attempt 2 of 3: GET "))
+		fail_msg("debug log lacks the attempts: %s", buf);
 	assert_null(strstr(buf, "TOKENVALUE"));
 	assert_null(strstr(buf, "pass"));
 	assert_null(strstr(buf, "dXNlcjpwYXNz"));
@@ -651,6 +974,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_transport_error, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_statuses, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_refused_before_io, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_final_at_once, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_503_then_200, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_500_always, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_429_and_transport, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_last_failure_named, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_honoured, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_beyond_timeout, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_within_timeout, run_setup, run_teardown),
 	};
 
 	/* debug must be decided in the child of the debug test, not here */
