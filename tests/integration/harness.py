@@ -43,6 +43,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -279,6 +280,7 @@ class _TLSServer(http.server.ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         # TLS handshake in the per-connection thread, not the accept loop
+        self.owner._connected()
         request.settimeout(RUN_TIMEOUT)
         try:
             conn = self.ssl_ctx.wrap_socket(request, server_side=True)
@@ -336,6 +338,7 @@ class TokenServer:
             self._generation = getattr(self, '_generation', 0) + 1
             self.requests = []
             self.tls_errors = []
+            self.connections = 0        # TCP connections accepted
             self.accepted = set()
             self.issued = []            # every access_token handed out
             self._queue = collections.deque()
@@ -432,6 +435,10 @@ class TokenServer:
             if generation == self._generation:
                 self.requests.append(req)
 
+    def _connected(self):
+        with self._lock:
+            self.connections += 1
+
     def _tls_error(self, msg):
         with self._lock:
             self.tls_errors.append(msg)
@@ -446,6 +453,100 @@ class TokenServer:
         if req.credential in self.accepted:
             return self.token_reply()(req)
         return Response(401, {'detail': 'Invalid credentials'})
+
+
+class Listener:
+    """
+    A TCP port on 127.0.0.1 that accepts connections and never answers
+    them: no TLS handshake, no HTTP (an endpoint that hangs, or an origin
+    that must receive nothing).  reset=True: each connection is reset at
+    once instead (RST, as a crashing server does).  count: connections
+    accepted.
+    """
+
+    def __init__(self, reset=False):
+        self.reset_conns = reset
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.url = 'https://127.0.0.1:%d' % self.port
+        self._lock = threading.Lock()
+        self._count = 0
+        self._conns = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._count += 1
+            if self.reset_conns:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack('ii', 1, 0))
+                conn.close()
+            else:
+                self._conns.append(conn)
+
+    @property
+    def count(self):
+        with self._lock:
+            return self._count
+
+    def settled_count(self, expect=0, quiet=0.3, timeout=10):
+        """
+        count, once it has reached `expect` (or `timeout` ran out) and then
+        stayed put for `quiet` seconds: the accept loop may lag behind the
+        program that connected.
+        """
+        return settled(lambda: self.count, expect, quiet, timeout)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+        for c in self._conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self._conns = []
+
+
+def settled(get, expect=0, quiet=0.3, timeout=10):
+    """
+    get(), once it has reached `expect` (or `timeout` ran out) and then not
+    changed for `quiet` seconds: for counters that server threads update a
+    little after the client is done.
+    """
+    deadline = time.time() + timeout
+    while get() < expect and time.time() < deadline:
+        time.sleep(0.05)
+    last, since = get(), time.time()
+    while time.time() - since < quiet and time.time() < deadline:
+        time.sleep(0.05)
+        n = get()
+        if n != last:
+            last, since = n, time.time()
+    return last
+
+
+def free_port():
+    """A port on 127.0.0.1 that nothing listens on (as far as one can tell)."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 # --------------------------------------------------------------------------
@@ -829,6 +930,35 @@ class Env:
                        '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem',
                        '-days', '2', '-extfile', 'ext.cnf'])
 
+    def issue_cert(self, name, san, other_ca=False):
+        """
+        A server certificate and key (paths) for subjectAltName `san`
+        (e.g. 'DNS:wrong.example'), issued by the test CA the config trusts,
+        or by another CA that nothing trusts (other_ca=True).
+        """
+        d = self.tlsdir
+        ca = 'ca'
+        ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+        if other_ca:
+            ca = 'other-ca'
+            if not os.path.exists(os.path.join(d, 'other-ca.pem')):
+                self._openssl(['req', '-x509'] + ec + [
+                    '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-days', '2',
+                    '-subj', '/CN=galileo-credential untrusted test CA',
+                    '-addext', 'basicConstraints=critical,CA:TRUE',
+                    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
+        self._openssl(['req'] + ec + [
+            '-keyout', name + '.key', '-out', name + '.csr', '-subj', '/CN=' + name])
+        with open(os.path.join(d, name + '.cnf'), 'w') as f:
+            f.write('basicConstraints=CA:FALSE\n'
+                    'keyUsage=critical,digitalSignature,keyEncipherment\n'
+                    'extendedKeyUsage=serverAuth\n'
+                    'subjectAltName=%s\n' % san)
+        self._openssl(['x509', '-req', '-in', name + '.csr', '-CA', ca + '.pem',
+                       '-CAkey', ca + '.key', '-CAcreateserial', '-out', name + '.pem',
+                       '-days', '2', '-extfile', name + '.cnf'])
+        return os.path.join(d, name + '.pem'), os.path.join(d, name + '.key')
+
     def _wait_endpoint(self):
         ctx = ssl.create_default_context(cafile=self.ca_file)
         deadline = time.time() + 10
@@ -1096,6 +1226,15 @@ class Env:
     def keyring_count(self, schema, **attrs):
         return len(self.keyring_items(schema, **attrs))
 
+    def keyring_snapshot(self):
+        """
+        Our items as sorted tuples (path, schema, label, attributes, secret),
+        to compare with a later one: holds secrets, never print it (see
+        GCTestCase.assertKeyringUnchanged).
+        """
+        return sorted((i.path, i.schema, i.label, tuple(sorted(i.attributes.items())),
+                       i.secret) for i in self.keyring_items())
+
     def keyring_lookup(self, schema, **attrs):
         """secret-tool lookup: the secret of the first match, or None."""
         args = ['lookup', 'xdg:schema', schema]
@@ -1294,6 +1433,15 @@ class GCTestCase(unittest.TestCase):
         if got != expected:
             self.fail('%s differs (got %s, expected %s)' % (
                 what, redact(got), redact(expected)))
+
+    def assertKeyringUnchanged(self, before, what='keyring'):
+        """The same items with the same secrets as keyring_snapshot() `before`."""
+        after = self.env.keyring_snapshot()
+        if after != before:
+            def show(snap):
+                return [(path, label, dict(attrs), redact(secret))
+                        for path, _schema, label, attrs, secret in snap]
+            self.fail('%s changed:\n before %r\n after  %r' % (what, show(before), show(after)))
 
     def assertNoneOf(self, needles, outputs):
         assert_not_in_any(self, needles, outputs)
