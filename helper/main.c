@@ -403,8 +403,9 @@ static void remember_credential(struct ctx *c, const struct credential *cred,
  * A fresh cached token, if there is one, and the credential it belongs
  * to.  With GALILEO_API_KEY or the kernel tier this reads no keystore: the
  * credential is the env key or the kernel's summary of the stored one
- * (secret NULL).  Both transfer full; GCERR_NOTFOUND and nothing to release
- * otherwise.
+ * (secret NULL).  Both transfer full.  On a miss, GCERR_NOTFOUND, and cred
+ * still holds the credential when a whole one was read (else it is empty),
+ * so the caller need not read it again.
  */
 static int serve_cached(struct ctx *c, const char *org, struct credential *cred,
 			struct cached_token *tok)
@@ -412,6 +413,7 @@ static int serve_cached(struct ctx *c, const char *org, struct credential *cred,
 	char fp[17];
 	int err;
 
+	memset(cred, 0, sizeof(*cred));
 	if (!cache_enabled(&c->cache))
 		return GCERR_NOTFOUND;
 	if (env_nonempty("GALILEO_API_KEY") || c->cache.ks != &keystore_keyctl_ops) {
@@ -428,7 +430,8 @@ static int serve_cached(struct ctx *c, const char *org, struct credential *cred,
 			return 0;
 		}
 		cached_token_release(tok);
-		credential_release(cred);
+		if (!cred->secret)
+			credential_release(cred);
 	}
 	gc_error_clear();	/* the slow path says what is wrong, if anything */
 	return GCERR_NOTFOUND;
@@ -447,15 +450,25 @@ static int credential_and_token(struct ctx *c, const char *org, int refresh,
 	int lock, err;
 
 	open_cache(c);
+	memset(cred, 0, sizeof(*cred));
 	if (!refresh && !serve_cached(c, org, cred, tok))
 		return 0;
-	if ((err = flight_lock(c->server, org ? org : "", c->timeout, &lock)))
+	if ((err = flight_lock(c->server, org ? org : "", c->timeout, &lock))) {
+		credential_release(cred);
 		return err;
-	/* the keystore tier is read again by obtain_token */
-	if (!refresh && c->cache.ks == &keystore_keyctl_ops && !serve_cached(c, org, cred, tok))
-		goto out;
-	if ((err = load_credential(c, cred)))
-		goto out;
+	}
+	/*
+	 * obtain_token reads the cache again, now under the lock.  When only
+	 * the kernel's summary was read, a token another process got while
+	 * we waited is served without reading the keystore.
+	 */
+	if (!cred->secret) {
+		if (!refresh && c->cache.ks == &keystore_keyctl_ops &&
+		    !serve_cached(c, org, cred, tok))
+			goto out;
+		if ((err = load_credential(c, cred)))
+			goto out;
+	}
 	err = obtain_token(c, cred, final_org(c, org, cred), refresh, tok);
 	if (err)
 		credential_release(cred);
