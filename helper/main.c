@@ -154,6 +154,9 @@ static int resolve_server(struct ctx *c, const char *explicit_url)
 	    strcmp(c->token_cache, "none"))
 		return gc_error(GCERR_FAIL, "unknown token-cache '%s'; use 'keyctl', 'keystore' or 'none'",
 				c->token_cache);
+	/* an unknown keystore fails closed, even when a cached token would do */
+	if (keystore_check_name(c->keystore_name))
+		return GCERR_KEYSTORE;
 	gc_debug("server '%s', keystore '%s', token-cache '%s'", c->server,
 		 c->keystore_name, c->token_cache);
 	return 0;
@@ -215,6 +218,7 @@ static int open_keystore(struct ctx *c)
 	return c->ks ? 0 : GCERR_KEYSTORE;
 }
 
+/* a keystore that can store, reached already: fail before any secret moves */
 static int open_writable_keystore(struct ctx *c)
 {
 	int err = open_keystore(c);
@@ -222,6 +226,8 @@ static int open_writable_keystore(struct ctx *c)
 	if (!err && !c->ks->store)
 		err = gc_error(GCERR_KEYSTORE, "keystore '%s' is read-only; it cannot store a credential",
 			       c->ks->name);
+	if (!err && c->ks->open)
+		err = c->ks->open();
 	return err;
 }
 

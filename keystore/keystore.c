@@ -77,18 +77,29 @@ const void *keystore_load_module(const char *file, const char *symbol)
 	return sym;
 }
 
-const struct keystore_ops *keystore_find(const char *name)
+static const struct keystore_entry *entry(const char *name)
 {
 	const struct keystore_entry *e;
-	const struct keystore_ops *ops;
 
 	for (e = keystores; e->name; e++)
 		if (strcmp(e->name, name) == 0)
-			break;
-	if (!e->name) {
-		gc_error(GCERR_KEYSTORE, "unknown keystore '%s'; use 'secret-service' or 'env'", name);
+			return e;
+	gc_error(GCERR_KEYSTORE, "unknown keystore '%s'; use 'secret-service' or 'env'", name);
+	return NULL;
+}
+
+int keystore_check_name(const char *name)
+{
+	return entry(name) ? 0 : GCERR_KEYSTORE;
+}
+
+const struct keystore_ops *keystore_find(const char *name)
+{
+	const struct keystore_entry *e = entry(name);
+	const struct keystore_ops *ops;
+
+	if (!e)
 		return NULL;
-	}
 	if (e->builtin)
 		return e->builtin;
 	ops = keystore_load_module(e->module, "keystore_module_ops");

@@ -33,6 +33,11 @@ struct keystore_ops {
 	int abi_version;
 	const char *name;
 	/*
+	 * Reach the store now (connect, unlock), so that a caller can fail
+	 * before it asks for or sends a secret.  NULL: nothing to reach.
+	 */
+	int (*open)(void);
+	/*
 	 * Each returns 0 or a GCERR_* code with a gc_error() message.
 	 * GCERR_NOTFOUND when nothing matches; GCERR_KEYSTORE when the store
 	 * cannot be reached or is locked.
@@ -60,6 +65,9 @@ struct keystore_ops {
  * GCERR_KEYSTORE recorded via gc_error().
  */
 const struct keystore_ops *keystore_find(const char *name);
+
+/* 0 when name is a known backend, else GCERR_KEYSTORE recorded: fail closed */
+int keystore_check_name(const char *name);
 
 /*
  * Directory of loadable modules: $GALILEO_CREDENTIAL_MODULE_DIR, else

@@ -160,9 +160,15 @@ static int unlock_default_collection(void)
 	return unlocked > 0 ? 0 : locked_error();
 }
 
+/*
+ * Connect and unlock once per process.  A failure is remembered, so one
+ * call never asks twice (on a desktop: never prompts again right after the
+ * user dismissed the prompt).
+ */
 static int ss_open(void)
 {
 	static int logging_routed;
+	static char *failure;
 	GError *err = NULL;
 	int ret;
 
@@ -173,17 +179,19 @@ static int ss_open(void)
 	}
 	if (service)
 		return 0;
-	if (!have_session_bus())
-		return gc_error(GCERR_KEYSTORE, "cannot reach the Secret Service: "
-				"no D-Bus session bus; " UNREACHABLE_HINT);
-	service = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &err);
-	if (!service)
-		return fail(err);
-	ret = unlock_default_collection();
-	if (ret) {
+	if (failure)
+		return gc_error(GCERR_KEYSTORE, "%s", failure);
+	if (!have_session_bus()) {
+		ret = gc_error(GCERR_KEYSTORE, "cannot reach the Secret Service: "
+			       "no D-Bus session bus; " UNREACHABLE_HINT);
+	} else if (!(service = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &err))) {
+		ret = fail(err);
+	} else if ((ret = unlock_default_collection())) {
 		g_object_unref(service);
 		service = NULL;
 	}
+	if (ret)
+		failure = xstrdup(gc_error_message() ? gc_error_message() : "cannot reach the Secret Service");
 	return ret;
 }
 
@@ -200,9 +208,19 @@ static const char *attr(GHashTable *attrs, const char *name)
 	return v ? v : "";
 }
 
+/* an item found by a search was deleted since, by another process */
+static bool vanished(const GError *err)
+{
+	return g_error_matches(err, SECRET_ERROR, SECRET_ERROR_NO_SUCH_OBJECT) ||
+	       g_error_matches(err, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+	       g_error_matches(err, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE) ||
+	       g_error_matches(err, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+}
+
 /*
  * Search schema/attrs with flags; *items transfer full.  0 (maybe an empty
- * list) or GCERR_KEYSTORE.
+ * list) or GCERR_KEYSTORE.  Searched again when an item found vanished
+ * before its secret was loaded.
  */
 static int search(const SecretSchema *schema, GHashTable *attrs,
 		  SecretSearchFlags flags, GList **items)
@@ -212,26 +230,33 @@ static int search(const SecretSchema *schema, GHashTable *attrs,
 
 	if (ret)
 		return ret;
-	*items = secret_service_search_sync(service, schema, attrs, flags, NULL, &err);
-	if (err) {
+	for (int tries = 1;; tries++) {
+		*items = secret_service_search_sync(service, schema, attrs, flags, NULL, &err);
+		if (!err)
+			return 0;
 		g_list_free_full(*items, g_object_unref);
 		*items = NULL;
-		return fail(err);
+		if (tries == 3 || !vanished(err))
+			return fail(err);
+		gc_debug("secret-service: an item vanished during the search; searching again");
+		g_clear_error(&err);
 	}
-	return 0;
 }
 
-/* the secret of an item loaded with SECRET_SEARCH_LOAD_SECRETS, new string */
+/*
+ * The secret of an item loaded with SECRET_SEARCH_LOAD_SECRETS, new string;
+ * *out NULL when the item was deleted since the search.
+ */
 static int item_secret(SecretItem *item, char **out)
 {
 	SecretValue *value;
 	const char *data;
 	gsize len;
 
+	*out = NULL;
 	value = secret_item_get_secret(item);
 	if (!value)
-		return fail(g_error_new_literal(SECRET_ERROR, SECRET_ERROR_IS_LOCKED,
-						"item still locked"));
+		return secret_item_get_locked(item) ? locked_error() : 0;
 	data = secret_value_get(value, &len);
 	/* up to a NUL only, so that secret_free() wipes all of the copy */
 	*out = xstrndup(data, len);
@@ -246,8 +271,11 @@ static int delete_items(GList *items)
 	GList *l;
 
 	for (l = items; l; l = l->next) {
-		if (!secret_item_delete_sync(l->data, NULL, &err))
+		if (secret_item_delete_sync(l->data, NULL, &err))
+			continue;
+		if (!vanished(err))
 			return fail(err);
+		g_clear_error(&err);	/* another process deleted it first */
 	}
 	return 0;
 }
@@ -265,9 +293,10 @@ static int ss_get(const char *server, struct credential *out)
 	g_hash_table_unref(attrs);
 	if (ret)
 		return ret;
-	if (!items)
-		return GCERR_NOTFOUND;
-	ret = item_secret(items->data, &secret);
+	if (items)
+		ret = item_secret(items->data, &secret);
+	if (!ret && !secret)
+		ret = GCERR_NOTFOUND;	/* none, or deleted since the search */
 	if (ret == 0) {
 		found = secret_item_get_attributes(items->data);
 		out->server = xstrdup(server);
@@ -495,7 +524,7 @@ static int ss_token_list(const char *server, struct keystore_token **out, size_t
 		GHashTable *found = secret_item_get_attributes(l->data);
 
 		ret = item_secret(l->data, &list[i].payload);
-		if (ret == 0)
+		if (ret == 0 && list[i].payload)
 			list[i++].organization = xstrdup(attr(found, "organization"));
 		g_hash_table_unref(found);
 	}
@@ -512,6 +541,7 @@ static int ss_token_list(const char *server, struct keystore_token **out, size_t
 const struct keystore_ops keystore_module_ops = {
 	.abi_version = KEYSTORE_ABI_VERSION,
 	.name = "secret-service",
+	.open = ss_open,
 	.get = ss_get,
 	.store = ss_store,
 	.erase = ss_erase,
