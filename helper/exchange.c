@@ -251,9 +251,27 @@ static char *detail_text(const char *body, size_t body_len)
 	return out;
 }
 
+/* every copy of secret in text (a server echoing it back) becomes "***" */
+static char *redact(char *text, const char *secret)
+{
+	size_t n = secret ? strlen(secret) : 0, off = 0;
+	char *hit, *out;
+
+	while (text && n && (hit = strstr(text + off, secret))) {
+		off = (size_t)(hit - text);
+		out = xasprintf("%.*s***%s", (int)off, text, hit + n);
+		secret_free(text);
+		text = out;
+		off += 3;
+	}
+	return text;
+}
+
+/* secret: the one sent, never to be shown; may be NULL */
 static int parse_response(const char *server, long status, const char *body,
 			  size_t body_len, const char *date_header, int64_t now,
-			  const struct tries *t, struct exchange_result *res)
+			  const struct tries *t, const char *secret,
+			  struct exchange_result *res)
 {
 	char *detail;
 	int err;
@@ -270,7 +288,7 @@ static int parse_response(const char *server, long status, const char *body,
 				"the server '%s' rejected the credential (HTTP %ld%s); run 'galileo-credential login --server %s'",
 				server, status, t->semi, server);
 	if (status == 422) {
-		detail = detail_text(body, body_len);
+		detail = redact(detail_text(body, body_len), secret);
 		if (detail)
 			err = gc_error(GCERR_INPUT,
 				       "the server '%s' refused the request: %s%s",
@@ -279,7 +297,7 @@ static int parse_response(const char *server, long status, const char *body,
 			err = gc_error(GCERR_INPUT,
 				       "the server '%s' refused the request (HTTP 422%s)",
 				       server, t->semi);
-		free(detail);
+		secret_free(detail);
 		return err;
 	}
 	if (status >= 300 && status < 400)
@@ -306,7 +324,7 @@ int exchange_parse_response(const char *server, long status, const char *body,
 	struct tries one;
 
 	tries_init(&one, 1, 0);
-	return parse_response(server, status, body, body_len, date_header, now, &one, res);
+	return parse_response(server, status, body, body_len, date_header, now, &one, NULL, res);
 }
 
 static int64_t monotonic_ms(void)
@@ -454,7 +472,7 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 			       p->server, *errbuf ? errbuf : "unknown error", t.paren);
 	} else {
 		err = parse_response(p->server, resp.status, resp.body, resp.body_len,
-				     resp.date, (int64_t)time(NULL), &t, res);
+				     resp.date, (int64_t)time(NULL), &t, p->secret, res);
 		if (!err)
 			gc_debug("exchange: got a token (***), expires_at %lld, lifetime %lld s",
 				 (long long)res->expires_at, (long long)res->lifetime);
