@@ -1100,6 +1100,7 @@ class Env:
             # small inputs fit the pipe: the child reads them when it likes
             p.stdin.write(input.encode() if isinstance(input, str) else input)
             p.stdin.close()
+            p.stdin = None      # so communicate() does not flush it again
         return Spawned(self, p, label, action, action in ('get', 'token'))
 
     def _exec(self, argv, input, env_extra, timeout, label, action, token_ok):
