@@ -124,6 +124,7 @@ static int parse_200(const char *server, const char *body, size_t body_len,
 {
 	json_t *root, *tok, *type, *exp;
 	int64_t expires = 0, server_date = -1;
+	bool known;
 	json_error_t jerr;
 	int err = 0;
 
@@ -155,6 +156,7 @@ static int parse_200(const char *server, const char *body, size_t body_len,
 		goto out;
 	}
 
+	known = true;
 	if (exp && !tokentime_parse_rfc3339(json_string_value(exp), &expires)) {
 		gc_debug("exchange: expires_at %s", json_string_value(exp));
 	} else if (!tokentime_jwt_exp(json_string_value(tok), &expires)) {
@@ -163,10 +165,12 @@ static int parse_200(const char *server, const char *body, size_t body_len,
 	} else {
 		/* the contract: hand the token out, but never cache it */
 		gc_debug("exchange: token has no readable expiry; not cacheable");
+		known = false;
 		expires = 0;
 	}
 
-	if (expires) {
+	/* an expiry read as the epoch itself is long past, not unknown */
+	if (known) {
 		if (date_header &&
 		    tokentime_parse_http_date(date_header, &server_date)) {
 			gc_debug("exchange: unreadable Date header ignored");

@@ -254,6 +254,9 @@ static void test_200_already_expired(void **state)
 	BAD("{\"access_token\":\"SECRETTOKEN\",\"expires_at\":\"2023-11-14T22:13:20Z\"}",
 	    "already expired");
 	BAD("{\"access_token\":\"" JWT_OLD "\"}", "already expired");
+	/* the epoch itself is a known expiry, long past: not "unknown" */
+	BAD("{\"access_token\":\"SECRETTOKEN\",\"expires_at\":\"1970-01-01T00:00:00Z\"}",
+	    "already expired");
 }
 
 static void test_200_malformed(void **state)
