@@ -777,6 +777,24 @@ class Spawned:
                                      token_ok=self.token_ok))
 
 
+def stop_process_group(p):
+    """SIGTERM the process group of Popen p (started with a new session), then SIGKILL."""
+    if p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except OSError:
+        pass
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait(5)
+
+
 class Env:
     def __init__(self):
         self.root = None
@@ -985,19 +1003,7 @@ class Env:
             except Exception:
                 pass
         for p in reversed(self._procs):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except OSError:
-                    pass
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    try:
-                        os.killpg(p.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                    p.wait(5)
+            stop_process_group(p)
         self._procs = []
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None

@@ -236,16 +236,8 @@ class PrivateBus:
 
     def close(self):
         for p in (self.keyring, self.bus):
-            if p is not None and p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except OSError:
-                    pass
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.wait(5)
+            if p is not None:
+                harness.stop_process_group(p)
         self.keyring = self.bus = None
         if self in _WORLDS:
             _WORLDS.remove(self)
@@ -468,12 +460,8 @@ class NoSecretService(FaultCase):
         self.assertFalse(self.world.name_has_owner(), 'something activated a Secret Service')
 
 
-class Locked(FaultCase):
-    """
-    The default collection locked, and no prompter (a headless session):
-    the helper's unlock fails at once, every command exits 6, and nothing
-    is deleted, replaced or written.
-    """
+class PrivateBusCase(FaultCase):
+    """A class-wide private bus and keyring of its own, emptied before each test."""
 
     @classmethod
     def setUpClass(cls):
@@ -490,6 +478,14 @@ class Locked(FaultCase):
             self.world.start_keyring()
         for s in (KEY_SCHEMA, TOKEN_SCHEMA):
             self.world.secret_tool(['clear', 'xdg:schema', s])
+
+
+class Locked(PrivateBusCase):
+    """
+    The default collection locked, and no prompter (a headless session):
+    the helper's unlock fails at once, every command exits 6, and nothing
+    is deleted, replaced or written.
+    """
 
     def test_every_command_fails_closed_and_keeps_everything(self):
         bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
@@ -560,24 +556,11 @@ class Locked(FaultCase):
                     self.world.restart_keyring()
 
 
-class KilledDaemon(FaultCase):
+class KilledDaemon(PrivateBusCase):
     """gnome-keyring-daemon SIGKILLed while a call waits for the token endpoint."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.world = PrivateBus(harness.ENV).start() if harness.ENV else None
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.world:
-            cls.world.close()
 
     def setUp(self):
         super().setUp()
-        if self.world.keyring is None:
-            self.world.start_keyring()
-        for s in (KEY_SCHEMA, TOKEN_SCHEMA):
-            self.world.secret_tool(['clear', 'xdg:schema', s])
         self.bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
 
     def kill_while_waiting(self, args, input, delay=1.5):
