@@ -81,10 +81,11 @@ struct gc_services {
 	/* wipe n bytes in a way the compiler cannot elide */
 	void (*wipe)(void *p, size_t n);
 	/*
-	 * The value of "NAME.KEY = value" in the configuration file, for this
-	 * module's NAME; NULL when not set.  key is e.g. "prefix".
+	 * The value of "NAME.KEY = value" in the configuration file, NAME
+	 * being self->module_name; NULL when not set.  Called as
+	 * services->option(services, "prefix").
 	 */
-	const char *(*option)(const char *key);
+	const char *(*option)(const struct gc_services *self, const char *key);
 	/*
 	 * Seconds any one operation may wait, prompts and unlock dialogs
 	 * included; a prompt not answered in time is dismissed and the
