@@ -1,11 +1,14 @@
 #include "autoconfig.h"
 
 #include "helper/config.h"
-#include "helper/common.h"
-#include "helper/url.h"
+#include "lib/common.h"
+#include "lib/url.h"
+#include "keystore/loader.h"
+#include "keystore/stack.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +36,7 @@ static void values_release(struct config_values *v)
 	free(v->organization_id);
 	free(v->organization_slug);
 	free(v->ca_file);
+	free(v->refresh);
 	values_init(v);
 }
 
@@ -42,6 +46,8 @@ void config_init(struct config *cfg)
 	values_init(&cfg->global);
 	cfg->sections = NULL;
 	cfg->nr_sections = 0;
+	cfg->options = NULL;
+	cfg->nr_options = 0;
 }
 
 void config_release(struct config *cfg)
@@ -55,6 +61,12 @@ void config_release(struct config *cfg)
 		values_release(&cfg->sections[i].values);
 	}
 	free(cfg->sections);
+	for (i = 0; i < cfg->nr_options; i++) {
+		free(cfg->options[i].module);
+		free(cfg->options[i].key);
+		free(cfg->options[i].value);
+	}
+	free(cfg->options);
 	config_init(cfg);
 }
 
@@ -115,69 +127,145 @@ static void set_string(char **slot, const char *value)
 	*slot = xstrdup(value);
 }
 
-static int set_key(struct config_values *v, bool in_section, const char *path,
-		   unsigned int line, const char *key, const char *value)
+/*
+ * Each check returns NULL when value is fine, else the hint for the
+ * message "PATH:LINE: bad KEY 'VALUE'; HINT".
+ */
+static const char *check_token_cache(const char *v)
+{
+	return strcmp(v, "keyctl") && strcmp(v, "keystore") && strcmp(v, "none") ?
+	       "use 'keyctl', 'keystore' or 'none'" : NULL;
+}
+
+static const char *check_token_path(const char *v)
+{
+	/* the organization goes after it as "?organization_…" */
+	return v[0] != '/' || strpbrk(v, "?# \t") ?
+	       "use a path starting with '/' and without '?' or '#'" : NULL;
+}
+
+static const char *check_uuid(const char *v)
+{
+	return url_is_uuid(v) ? NULL : "it must be a UUID";
+}
+
+static const char *check_refresh(const char *v)
+{
+	return strcmp(v, "background") && strcmp(v, "inline") ?
+	       "use 'background' or 'inline'" : NULL;
+}
+
+static const char *check_stack(const char *v)
+{
+	struct keystore_stack st;
+	static char why[256];
+
+	/* an unknown backend name fails closed when it is chosen */
+	if (!stack_parse(&st, v)) {
+		stack_release(&st);
+		return NULL;
+	}
+	snprintf(why, sizeof(why), "%s", gc_error_message() ? gc_error_message() : "bad stack");
+	gc_error_clear();
+	return why;
+}
+
+static const struct string_key {
+	const char *name;
+	size_t offset;
+	const char *(*check)(const char *value);
+	const char *bad;	/* the message's word for a refused value */
+} string_keys[] = {
+	{ "keystore", offsetof(struct config_values, keystore), check_stack, "bad" },
+	{ "token-cache", offsetof(struct config_values, token_cache), check_token_cache, "unknown" },
+	{ "token-path", offsetof(struct config_values, token_path), check_token_path, "bad" },
+	{ "organization-id", offsetof(struct config_values, organization_id), check_uuid, "bad" },
+	{ "organization-slug", offsetof(struct config_values, organization_slug), NULL, "bad" },
+	{ "ca-file", offsetof(struct config_values, ca_file), NULL, "bad" },
+	{ "refresh", offsetof(struct config_values, refresh), check_refresh, "unknown" },
+};
+
+static int set_seconds(long *slot, const char *path, unsigned int line, const char *key,
+		       const char *value, long min)
+{
+	long n;
+
+	if (!parse_seconds(value, &n) || n < min)
+		return gc_error(GCERR_FAIL, "%s:%u: bad %s '%s'; use a whole number of seconds%s",
+				path, line, key, value, min ? " above 0" : "");
+	*slot = n;
+	return 0;
+}
+
+static int set_server(struct config_values *v, bool in_section, const char *path,
+		      unsigned int line, const char *value)
 {
 	bool had_message = gc_error_message() != NULL;
 	char *canon;
-	long n;
 
-	if (!strcmp(key, "server")) {
-		if (in_section)
-			return gc_error(GCERR_FAIL,
-					"%s:%u: 'server' is only allowed before the first [section]",
-					path, line);
-		if (url_canonicalize(value, &canon))
-			return url_error_at(path, line, had_message);
-		free(v->server);
-		v->server = canon;
-	} else if (!strcmp(key, "keystore")) {
-		/* an unknown backend name fails closed when it is chosen */
-		set_string(&v->keystore, value);
-	} else if (!strcmp(key, "token-cache")) {
-		if (strcmp(value, "keyctl") && strcmp(value, "keystore") &&
-		    strcmp(value, "none"))
-			return gc_error(GCERR_FAIL,
-					"%s:%u: unknown token-cache '%s'; use 'keyctl', 'keystore' or 'none'",
-					path, line, value);
-		set_string(&v->token_cache, value);
-	} else if (!strcmp(key, "token-path")) {
-		/* the organization goes after it as "?organization_…" */
-		if (value[0] != '/' || strpbrk(value, "?# \t"))
-			return gc_error(GCERR_FAIL,
-					"%s:%u: bad token-path '%s'; use a path starting with '/' and without '?' or '#'",
-					path, line, value);
-		set_string(&v->token_path, value);
-	} else if (!strcmp(key, "organization-id")) {
-		if (!url_is_uuid(value))
-			return gc_error(GCERR_FAIL,
-					"%s:%u: bad organization-id '%s'; it must be a UUID",
-					path, line, value);
-		set_string(&v->organization_id, value);
+	if (in_section)
+		return gc_error(GCERR_FAIL, "%s:%u: 'server' is only allowed before the first [section]",
+				path, line);
+	if (url_canonicalize(value, &canon))
+		return url_error_at(path, line, had_message);
+	free(v->server);
+	v->server = canon;
+	return 0;
+}
+
+static int set_key(struct config_values *v, bool in_section, const char *path,
+		   unsigned int line, const char *key, const char *value)
+{
+	const char *hint;
+
+	if (!strcmp(key, "server"))
+		return set_server(v, in_section, path, line, value);
+	if (!strcmp(key, "refresh-margin"))
+		return set_seconds(&v->refresh_margin, path, line, key, value, 0);
+	if (!strcmp(key, "timeout"))
+		return set_seconds(&v->timeout, path, line, key, value, 1);
+	for (size_t i = 0; i < sizeof(string_keys) / sizeof(string_keys[0]); i++) {
+		const struct string_key *k = &string_keys[i];
+
+		if (strcmp(key, k->name))
+			continue;
+		if (k->check && (hint = k->check(value)))
+			return gc_error(GCERR_FAIL, "%s:%u: %s %s '%s'; %s", path, line, k->bad,
+					key, value, hint);
+		set_string((char **)((char *)v + k->offset), value);
 		/* one default organization: the later line wins */
-		free(v->organization_slug);
-		v->organization_slug = NULL;
-	} else if (!strcmp(key, "organization-slug")) {
-		set_string(&v->organization_slug, value);
-		free(v->organization_id);
-		v->organization_id = NULL;
-	} else if (!strcmp(key, "ca-file")) {
-		set_string(&v->ca_file, value);
-	} else if (!strcmp(key, "refresh-margin")) {
-		if (!parse_seconds(value, &n))
-			return gc_error(GCERR_FAIL,
-					"%s:%u: bad refresh-margin '%s'; use a whole number of seconds",
-					path, line, value);
-		v->refresh_margin = n;
-	} else if (!strcmp(key, "timeout")) {
-		if (!parse_seconds(value, &n) || n == 0)
-			return gc_error(GCERR_FAIL,
-					"%s:%u: bad timeout '%s'; use a whole number of seconds above 0",
-					path, line, value);
-		v->timeout = n;
-	} else {
-		return gc_error(GCERR_FAIL, "%s:%u: unknown key '%s'", path, line, key);
+		if (!strcmp(key, "organization-id"))
+			set_string(&v->organization_slug, NULL);
+		else if (!strcmp(key, "organization-slug"))
+			set_string(&v->organization_id, NULL);
+		return 0;
 	}
+	return gc_error(GCERR_FAIL, "%s:%u: unknown key '%s'", path, line, key);
+}
+
+/* "NAME.KEY = value": kept for module NAME to ask for */
+static int set_option(struct config *cfg, bool in_section, const char *path,
+		      unsigned int line, const char *key, const char *value)
+{
+	const char *dot = strchr(key, '.');
+	struct config_option *o;
+	char *module;
+
+	if (in_section)
+		return gc_error(GCERR_FAIL, "%s:%u: module options such as '%s' are only allowed before the first [section]",
+				path, line, key);
+	module = xstrndup(key, (size_t)(dot - key));
+	if (!keystore_name_valid(module) || !dot[1] ||
+	    strspn(dot + 1, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(dot + 1)) {
+		free(module);
+		return gc_error(GCERR_FAIL, "%s:%u: bad module option '%s'; use NAME.KEY = value",
+				path, line, key);
+	}
+	cfg->options = xrealloc(cfg->options, (cfg->nr_options + 1) * sizeof(*o));
+	o = &cfg->options[cfg->nr_options++];
+	o->module = module;
+	o->key = xstrdup(dot + 1);
+	o->value = xstrdup(value);
 	return 0;
 }
 
@@ -246,6 +334,8 @@ static int parse_line(struct config *cfg, struct config_values **cur,
 		return gc_error(GCERR_FAIL, "%s:%u: expected 'key = value'", path, line);
 	if (!*value)
 		return gc_error(GCERR_FAIL, "%s:%u: empty value for '%s'", path, line, key);
+	if (strchr(key, '.'))
+		return set_option(cfg, *cur != &cfg->global, path, line, key, value);
 	return set_key(*cur, *cur != &cfg->global, path, line, key, value);
 }
 
@@ -318,6 +408,12 @@ int config_load(struct config *cfg, const char *path)
 		close(fd);
 		return gc_error(GCERR_FAIL, "config file '%s' is not a regular file", path);
 	}
+	if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
+		close(fd);
+		return gc_error(GCERR_FAIL, "config file '%s' is %s; refusing to use it (chown it to yourself and chmod go-w it)",
+				path, st.st_mode & 022 ? "writable by group or others" :
+				"owned by another user");
+	}
 	if (st.st_size > FILE_MAX_BYTES) {
 		close(fd);
 		return gc_error(GCERR_FAIL, "config file '%s' is too large", path);
@@ -365,6 +461,8 @@ static void overlay(struct config_values *out, const struct config_values *v)
 	}
 	if (v->ca_file)
 		out->ca_file = v->ca_file;
+	if (v->refresh)
+		out->refresh = v->refresh;
 	if (v->refresh_margin >= 0)
 		out->refresh_margin = v->refresh_margin;
 	if (v->timeout >= 0)
@@ -385,4 +483,23 @@ void config_resolve(const struct config *cfg, const char *server,
 	for (i = 0; i < cfg->nr_sections; i++)
 		if (!strcmp(cfg->sections[i].server, server))
 			overlay(out, &cfg->sections[i].values);
+}
+
+bool config_has_section(const struct config *cfg, const char *server)
+{
+	for (size_t i = 0; i < cfg->nr_sections; i++)
+		if (!strcmp(cfg->sections[i].server, server))
+			return true;
+	return false;
+}
+
+const char *config_option(const struct config *cfg, const char *module, const char *key)
+{
+	const char *v = NULL;
+
+	/* the later line wins */
+	for (size_t i = 0; i < cfg->nr_options; i++)
+		if (!strcmp(cfg->options[i].module, module) && !strcmp(cfg->options[i].key, key))
+			v = cfg->options[i].value;
+	return v;
 }

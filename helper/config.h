@@ -2,6 +2,7 @@
 #ifndef GC_CONFIG_H
 #define GC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* One set of settings; NULL / -1 mean "not set here". */
@@ -13,8 +14,16 @@ struct config_values {
 	char *organization_id;	/* validated as UUID */
 	char *organization_slug;
 	char *ca_file;
+	char *refresh;		/* background | inline (validated) */
 	long refresh_margin;	/* >= 0 */
 	long timeout;		/* > 0 */
+};
+
+/* "NAME.KEY = value": an option for the keystore module NAME (global only) */
+struct config_option {
+	char *module;
+	char *key;
+	char *value;
 };
 
 struct config_section {
@@ -27,6 +36,8 @@ struct config {
 	struct config_values global;
 	struct config_section *sections;
 	size_t nr_sections;
+	struct config_option *options;
+	size_t nr_options;
 };
 
 void config_init(struct config *cfg);
@@ -43,15 +54,22 @@ char *config_default_path(void);
  * Parse text (len bytes, may lack a final newline) as a config file named
  * path.  Lines "key = value" (whitespace around both trimmed), "#" comments
  * and blank lines; "[URL]" starts a per-server section (URL canonicalised).
- * Keys: server (global only), keystore, token-cache, token-path,
- * organization-id, organization-slug, refresh-margin, timeout, ca-file.
+ * Keys: server (global only), keystore (a stack, syntax checked),
+ * token-cache, token-path, organization-id, organization-slug,
+ * refresh-margin, timeout, ca-file, refresh; and NAME.KEY module options
+ * (global only).
  * Anything else, a bad value, a NUL byte, or a line over 4096 bytes is
  * GCERR_FAIL with gc_error("PATH:LINE: what is wrong").  On error cfg is
  * left initialised (empty).
  */
 int config_parse(struct config *cfg, const char *path, const char *text, size_t len);
 
-/* Read and parse path; a missing file is fine (0, empty config). */
+/*
+ * Read and parse path; a missing file is fine (0, empty config).  As ssh
+ * does, a file owned by someone other than the user or root, or writable
+ * by group or others, is refused (GCERR_FAIL naming it): its server line
+ * would receive the key.
+ */
 int config_load(struct config *cfg, const char *path);
 
 /*
@@ -60,5 +78,11 @@ int config_load(struct config *cfg, const char *path);
  */
 void config_resolve(const struct config *cfg, const char *server,
 		    struct config_values *out);
+
+/* server (canonical) has a [section] of its own */
+bool config_has_section(const struct config *cfg, const char *server);
+
+/* the value of "module.key", or NULL */
+const char *config_option(const struct config *cfg, const char *module, const char *key);
 
 #endif

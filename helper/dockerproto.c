@@ -1,9 +1,10 @@
 #include "autoconfig.h"
 
 #include "helper/dockerproto.h"
-#include "helper/common.h"
+#include "lib/common.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *member_string(json_t *root, const char *name)
@@ -133,4 +134,38 @@ char *dockerproto_format_list(char *const *servers, char *const *usernames, size
 		out = dump(root);
 	json_decref(root);
 	return out;
+}
+
+int dockerproto_read(FILE *in, char **buf, size_t *len)
+{
+	size_t cap = 4096, n = 0, r;
+	char *b = xmalloc(cap + 1), *nb;
+
+	for (;;) {
+		if (n == cap) {
+			if (cap > DOCKERPROTO_MAX_INPUT) {
+				secret_freezero(b, cap + 1);
+				return gc_error(GCERR_INPUT, "input over %d bytes refused",
+						DOCKERPROTO_MAX_INPUT);
+			}
+			/* no realloc: it could leave a copy of a secret unwiped */
+			nb = xmalloc(cap * 2 + 1);
+			memcpy(nb, b, n);
+			secret_freezero(b, cap + 1);
+			b = nb;
+			cap *= 2;
+		}
+		r = fread(b + n, 1, cap - n, in);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (n > DOCKERPROTO_MAX_INPUT) {
+		secret_freezero(b, cap + 1);
+		return gc_error(GCERR_INPUT, "input over %d bytes refused", DOCKERPROTO_MAX_INPUT);
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define GC_DOCKERPROTO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define DOCKERPROTO_MAX_INPUT (1024 * 1024)
 
@@ -35,5 +36,11 @@ char *dockerproto_format_get(const char *server_url, const char *username,
  * on invalid UTF-8.
  */
 char *dockerproto_format_list(char *const *servers, char *const *usernames, size_t n);
+
+/*
+ * All of in, at most DOCKERPROTO_MAX_INPUT bytes, NUL-terminated; *buf
+ * transfer full: secret_freezero(*buf, *len) it, as it may hold a secret.
+ */
+int dockerproto_read(FILE *in, char **buf, size_t *len);
 
 #endif

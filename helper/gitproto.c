@@ -1,7 +1,7 @@
 #include "autoconfig.h"
 
 #include "helper/gitproto.h"
-#include "helper/common.h"
+#include "lib/common.h"
 
 #include <string.h>
 

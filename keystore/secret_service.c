@@ -1,9 +1,10 @@
-#include "autoconfig.h"
+#include <galileo-credential/module.h>
 
-#include "keystore/keystore.h"
-#include "helper/common.h"
+#include <stdarg.h>
+#include <stdio.h>
 
 #include <libsecret/secret.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +39,29 @@ static const SecretSchema token_schema = {
 };
 
 static SecretService *service;
+static const struct gc_services *svc;
+
+static char last_message[512];
+
+/* the one line for the failure, kept so a later call in this process repeats it */
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_message, sizeof(last_message), fmt, ap);
+	va_end(ap);
+	svc->error("%s", last_message);
+}
+
+static void secret_free(char *s)
+{
+	if (s) {
+		svc->wipe(s, strlen(s));
+		free(s);
+	}
+}
 
 #define UNREACHABLE_HINT "start a keyring daemon or set GALILEO_API_KEY"
 
@@ -63,13 +87,13 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 		else if (strcmp(fields[i].key, "MESSAGE") == 0)
 			message = fields[i].value;
 	}
-	gc_debug("secret-service: %s: %s", domain, message);
+	svc->debug("secret-service: %s: %s", domain, message);
 	return G_LOG_WRITER_HANDLED;
 }
 
 static void print_handler(const gchar *s)
 {
-	gc_debug("secret-service: %.*s", (int)strcspn(s, "\n"), s);
+	svc->debug("secret-service: %.*s", (int)strcspn(s, "\n"), s);
 }
 
 /*
@@ -88,28 +112,28 @@ static int have_session_bus(void)
 		return 1;
 	if (!dir || !*dir)
 		return 0;
-	path = xasprintf("%s/bus", dir);
+	path = g_strdup_printf("%s/bus", dir);
 	ok = stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-	free(path);
+	g_free(path);
 	return ok;
 }
 
 static int locked_error(void)
 {
-	return gc_error(GCERR_KEYSTORE,
-			"the Secret Service keyring is locked and was not unlocked; "
-			"unlock it or set GALILEO_API_KEY");
+	report("the Secret Service keyring is locked and was not unlocked; "
+		   "unlock it or set GALILEO_API_KEY");
+	return GC_STATUS_LOCKED;
 }
 
-/* Turn a GError into GCERR_KEYSTORE with a short one-line reason; frees it. */
+/* Turn a GError into a status with a short one-line reason; frees it. */
 static int fail(GError *err)
 {
 	const char *reason;
-	int ret;
+	int ret = GC_STATUS_UNAVAILABLE;
 
 	if (!err)
 		err = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_FAILED, "unknown error");
-	gc_debug("secret-service: %s", err->message);
+	svc->debug("secret-service: %s", err->message);
 	if (g_error_matches(err, SECRET_ERROR, SECRET_ERROR_IS_LOCKED) ||
 	    g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 		g_error_free(err);
@@ -119,11 +143,12 @@ static int fail(GError *err)
 	    g_error_matches(err, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)) {
 		reason = "no Secret Service on the session bus";
 	} else {
+		if (g_dbus_error_is_remote_error(err))
+			ret = GC_STATUS_ERROR;
 		g_dbus_error_strip_remote_error(err);
 		reason = err->message;
 	}
-	ret = gc_error(GCERR_KEYSTORE, "cannot reach the Secret Service: %.200s; "
-		       UNREACHABLE_HINT, reason);
+	report("cannot reach the Secret Service: %.200s; " UNREACHABLE_HINT, reason);
 	g_error_free(err);
 	return ret;
 }
@@ -151,7 +176,7 @@ static int unlock_default_collection(void)
 		g_object_unref(collection);
 		return 0;
 	}
-	gc_debug("secret-service: unlocking the default collection");
+	svc->debug("secret-service: unlocking the default collection");
 	objects = g_list_prepend(NULL, collection);
 	unlocked = secret_service_unlock_sync(service, objects, NULL, NULL, &err);
 	g_list_free_full(objects, g_object_unref);
@@ -169,6 +194,7 @@ static int ss_open(void)
 {
 	static int logging_routed;
 	static char *failure;
+	static int failure_status;
 	GError *err = NULL;
 	int ret;
 
@@ -179,19 +205,23 @@ static int ss_open(void)
 	}
 	if (service)
 		return 0;
-	if (failure)
-		return gc_error(GCERR_KEYSTORE, "%s", failure);
+	if (failure) {
+		report("%s", failure);
+		return failure_status;
+	}
 	if (!have_session_bus()) {
-		ret = gc_error(GCERR_KEYSTORE, "cannot reach the Secret Service: "
-			       "no D-Bus session bus; " UNREACHABLE_HINT);
+		report("cannot reach the Secret Service: no D-Bus session bus; " UNREACHABLE_HINT);
+		ret = GC_STATUS_UNAVAILABLE;
 	} else if (!(service = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &err))) {
 		ret = fail(err);
 	} else if ((ret = unlock_default_collection())) {
 		g_object_unref(service);
 		service = NULL;
 	}
-	if (ret)
-		failure = xstrdup(gc_error_message() ? gc_error_message() : "cannot reach the Secret Service");
+	if (ret) {
+		failure = strdup(last_message);
+		failure_status = ret;
+	}
 	return ret;
 }
 
@@ -238,7 +268,7 @@ static int search(const SecretSchema *schema, GHashTable *attrs,
 		*items = NULL;
 		if (tries == 3 || !vanished(err))
 			return fail(err);
-		gc_debug("secret-service: an item vanished during the search; searching again");
+		svc->debug("secret-service: an item vanished during the search; searching again");
 		g_clear_error(&err);
 	}
 }
@@ -259,7 +289,7 @@ static int item_secret(SecretItem *item, char **out)
 		return secret_item_get_locked(item) ? locked_error() : 0;
 	data = secret_value_get(value, &len);
 	/* up to a NUL only, so that secret_free() wipes all of the copy */
-	*out = xstrndup(data, len);
+	*out = strndup(data, len);
 	/* the value's own buffer is libsecret's secure memory, wiped on free */
 	secret_value_unref(value);
 	return 0;
@@ -280,7 +310,7 @@ static int delete_items(GList *items)
 	return 0;
 }
 
-static int ss_get(const char *server, struct credential *out)
+static int ss_get(const char *server, struct gc_credential *out)
 {
 	GHashTable *attrs = attrs_new(), *found;
 	GList *items = NULL;
@@ -296,13 +326,13 @@ static int ss_get(const char *server, struct credential *out)
 	if (items)
 		ret = item_secret(items->data, &secret);
 	if (!ret && !secret)
-		ret = GCERR_NOTFOUND;	/* none, or deleted since the search */
+		ret = GC_STATUS_NOTFOUND;	/* none, or deleted since the search */
 	if (ret == 0) {
 		found = secret_item_get_attributes(items->data);
-		out->server = xstrdup(server);
-		out->kind = xstrdup(*attr(found, "kind") ? attr(found, "kind") : "api-key");
-		out->username = xstrdup(attr(found, "username"));
-		out->organization = xstrdup(attr(found, "organization"));
+		out->server = strdup(server);
+		out->kind = strdup(*attr(found, "kind") ? attr(found, "kind") : "api-key");
+		out->username = strdup(attr(found, "username"));
+		out->organization = strdup(attr(found, "organization"));
 		out->secret = secret;
 		g_hash_table_unref(found);
 	}
@@ -326,7 +356,7 @@ static int same_key(GHashTable *a, GHashTable *b)
  * D-Bus call; only once the new secret is safe are the server's other Key
  * items (another kind, username or organization) deleted.
  */
-static int ss_store(const struct credential *cred)
+static int ss_store(const struct gc_credential *cred)
 {
 	GHashTable *attrs = attrs_new(), *by_server = attrs_new();
 	GList *items = NULL, *stale = NULL, *l;
@@ -342,11 +372,11 @@ static int ss_store(const struct credential *cred)
 	g_hash_table_insert(attrs, "username", cred->username ? cred->username : "");
 	g_hash_table_insert(attrs, "organization",
 			    cred->organization ? cred->organization : "");
-	label = xasprintf("Galileo credential for %s", cred->server);
+	label = g_strdup_printf("Galileo credential for %s", cred->server);
 	if (!secret_password_storev_sync(&key_schema, attrs, SECRET_COLLECTION_DEFAULT,
 					 label, cred->secret, NULL, &err))
 		ret = fail(err);
-	free(label);
+	g_free(label);
 	if (ret)
 		goto out;
 
@@ -394,10 +424,10 @@ static int ss_erase(const char *server)
 	return ret;
 }
 
-static int ss_list(struct credential **out, size_t *n)
+static int ss_list(struct gc_credential **out, size_t *n)
 {
 	GHashTable *attrs = attrs_new();
-	struct credential *list;
+	struct gc_credential *list;
 	GList *items = NULL, *l;
 	size_t i = 0;
 	int ret;
@@ -407,16 +437,16 @@ static int ss_list(struct credential **out, size_t *n)
 	g_hash_table_unref(attrs);
 	if (ret)
 		return ret;
-	list = xcalloc(g_list_length(items) + 1, sizeof(*list));
+	list = calloc(g_list_length(items) + 1, sizeof(*list));
 	for (l = items; l; l = l->next) {
 		GHashTable *found = secret_item_get_attributes(l->data);
 
 		if (*attr(found, "server")) {
-			list[i].server = xstrdup(attr(found, "server"));
-			list[i].kind = xstrdup(*attr(found, "kind") ?
+			list[i].server = strdup(attr(found, "server"));
+			list[i].kind = strdup(*attr(found, "kind") ?
 					       attr(found, "kind") : "api-key");
-			list[i].username = xstrdup(attr(found, "username"));
-			list[i].organization = xstrdup(attr(found, "organization"));
+			list[i].username = strdup(attr(found, "username"));
+			list[i].organization = strdup(attr(found, "organization"));
 			i++;
 		}
 		g_hash_table_unref(found);
@@ -452,8 +482,8 @@ static int ss_token_get(const char *server, const char *organization, char **pay
 	if (err)
 		return fail(err);
 	if (!secret)
-		return GCERR_NOTFOUND;
-	*payload = xstrdup(secret);
+		return GC_STATUS_NOTFOUND;
+	*payload = strdup(secret);
 	secret_password_free(secret);
 	return 0;
 }
@@ -471,11 +501,11 @@ static int ss_token_store(const char *server, const char *organization, const ch
 	if (ret)
 		return ret;
 	attrs = token_attrs(server, organization);
-	label = xasprintf("Galileo token for %s", server);
+	label = g_strdup_printf("Galileo token for %s", server);
 	if (!secret_password_storev_sync(&token_schema, attrs, SECRET_COLLECTION_DEFAULT,
 					 label, payload, NULL, &err))
 		ret = fail(err);
-	free(label);
+	g_free(label);
 	g_hash_table_unref(attrs);
 	return ret;
 }
@@ -493,7 +523,7 @@ static int ss_token_erase(const char *server, const char *organization)
 	return ret;
 }
 
-static void token_list_free(struct keystore_token *list, size_t n)
+static void token_list_free(struct gc_token_item *list, size_t n)
 {
 	size_t i;
 
@@ -504,10 +534,10 @@ static void token_list_free(struct keystore_token *list, size_t n)
 	free(list);
 }
 
-static int ss_token_list(const char *server, struct keystore_token **out, size_t *n)
+static int ss_token_list(const char *server, struct gc_token_item **out, size_t *n)
 {
 	GHashTable *attrs = attrs_new();
-	struct keystore_token *list;
+	struct gc_token_item *list;
 	GList *items = NULL, *l;
 	size_t i = 0;
 	int ret;
@@ -519,13 +549,13 @@ static int ss_token_list(const char *server, struct keystore_token **out, size_t
 	g_hash_table_unref(attrs);
 	if (ret)
 		return ret;
-	list = xcalloc(g_list_length(items) + 1, sizeof(*list));
+	list = calloc(g_list_length(items) + 1, sizeof(*list));
 	for (l = items; l && ret == 0; l = l->next) {
 		GHashTable *found = secret_item_get_attributes(l->data);
 
 		ret = item_secret(l->data, &list[i].payload);
 		if (ret == 0 && list[i].payload)
-			list[i++].organization = xstrdup(attr(found, "organization"));
+			list[i++].organization = strdup(attr(found, "organization"));
 		g_hash_table_unref(found);
 	}
 	g_list_free_full(items, g_object_unref);
@@ -538,9 +568,10 @@ static int ss_token_list(const char *server, struct keystore_token **out, size_t
 	return 0;
 }
 
-const struct keystore_ops keystore_module_ops = {
-	.abi_version = KEYSTORE_ABI_VERSION,
+static const struct gc_keystore_module module = {
+	.interface_version = GC_MODULE_INTERFACE_VERSION,
 	.name = "secret-service",
+	.supports = GC_SUPPORTS_WRITE | GC_SUPPORTS_TOKENS,
 	.open = ss_open,
 	.get = ss_get,
 	.store = ss_store,
@@ -551,3 +582,11 @@ const struct keystore_ops keystore_module_ops = {
 	.token_erase = ss_token_erase,
 	.token_list = ss_token_list,
 };
+
+const struct gc_keystore_module *gc_keystore_module_init(const struct gc_services *services)
+{
+	if (!services || services->interface_version != GC_MODULE_INTERFACE_VERSION)
+		return NULL;
+	svc = services;
+	return &module;
+}

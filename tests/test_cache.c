@@ -9,100 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/cache.h"
-#include "helper/common.h"
-#include "keystore/keystore.h"
+#include "token/cache.h"
+#include "lib/common.h"
+#include "tests/fake_tier.h"
 
-/* the fake: a handful of (server, organization) -> payload slots */
-#define SLOTS 8
-static struct {
-	char *server, *org, *payload;
-} slots[SLOTS];
-
-static int find(const char *server, const char *org)
-{
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].server && !strcmp(slots[i].server, server) &&
-		    !strcmp(slots[i].org, org))
-			return i;
-	return -1;
-}
-
-static void clear_slot(int i)
-{
-	free(slots[i].server);
-	free(slots[i].org);
-	secret_free(slots[i].payload);
-	memset(&slots[i], 0, sizeof(slots[i]));
-}
-
-static int fake_token_get(const char *server, const char *org, char **payload)
-{
-	int i = find(server, org);
-
-	if (i < 0)
-		return GCERR_NOTFOUND;
-	*payload = xstrdup(slots[i].payload);
-	return 0;
-}
-
-static int fake_token_store(const char *server, const char *org, const char *payload,
-			    int64_t expires_at)
-{
-	int i = find(server, org);
-
-	(void)expires_at;
-	if (i < 0)
-		for (i = 0; i < SLOTS && slots[i].server; i++)
-			;
-	assert_true(i < SLOTS);
-	clear_slot(i);
-	slots[i].server = xstrdup(server);
-	slots[i].org = xstrdup(org);
-	slots[i].payload = xstrdup(payload);
-	return 0;
-}
-
-static int fake_token_erase(const char *server, const char *org)
-{
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].server && !strcmp(slots[i].server, server) &&
-		    (!org || !strcmp(slots[i].org, org)))
-			clear_slot(i);
-	return 0;
-}
-
-static int fake_token_list(const char *server, struct keystore_token **out, size_t *n)
-{
-	*out = xcalloc(SLOTS, sizeof(**out));
-	*n = 0;
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].server && !strcmp(slots[i].server, server)) {
-			(*out)[*n].organization = xstrdup(slots[i].org);
-			(*out)[*n].payload = xstrdup(slots[i].payload);
-			(*n)++;
-		}
-	return 0;
-}
-
-static const struct keystore_ops fake_ops = {
-	.abi_version = KEYSTORE_ABI_VERSION,
-	.name = "fake",
-	.token_get = fake_token_get,
-	.token_store = fake_token_store,
-	.token_erase = fake_token_erase,
-	.token_list = fake_token_list,
-};
-
-static const struct cache fake_cache = { &fake_ops };
+static struct fake_tier fake;
+#define fake_cache (fake.tier)
 static const char *S = "https://api.example.com";
 static const char *FP = "0123456789abcdef";
 
 static int reset(void **state)
 {
 	(void)state;
-	for (int i = 0; i < SLOTS; i++)
-		clear_slot(i);
+	if (!fake.tier.name)
+		fake_tier_init(&fake, "fake", false);
+	fake_tier_clear(&fake);
 	return 0;
 }
 
@@ -178,7 +99,7 @@ static void test_corrupt_item_is_a_miss(void **state)
 	struct cached_token out;
 
 	(void)state;
-	fake_token_store(S, "", "not a payload", 0);
+	fake.tier.put(&fake.tier, S, "", "not a payload", 0);
 	assert_int_equal(cache_get(&fake_cache, S, "", &out), GCERR_NOTFOUND);
 	assert_null(out.token);
 }
@@ -204,15 +125,16 @@ static void test_erase_one_and_all(void **state)
 static void test_list_hides_tokens(void **state)
 {
 	struct cached_token a = make("tok-a", 1800000000, 3600);
-	struct cache_entry *list;
-	size_t n;
+	struct cache_entry *list = NULL;
+	size_t n = 0;
 
 	(void)state;
 	cache_put(&fake_cache, S, "acme", &a);
-	fake_token_store(S, "junk", "garbage", 0);
+	fake.tier.put(&fake.tier, S, "junk", "garbage", 0);
 	assert_int_equal(cache_list(&fake_cache, S, &list, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].organization, "acme");
+	assert_string_equal(list[0].tier, "fake");
 	assert_null(list[0].meta.token);
 	assert_int_equal(list[0].meta.expires_at, 1800000000);
 	cache_entry_free_list(list, n);
@@ -234,17 +156,15 @@ static void test_find_token(void **state)
 	assert_null(cache_find_token(&fake_cache, "https://other.example", "tok-a"));
 }
 
-static void test_no_cache_without_token_ops(void **state)
+static void test_no_tier_is_no_cache(void **state)
 {
-	static const struct keystore_ops bare = { .abi_version = 1, .name = "bare" };
-	const struct cache none = { NULL }, plain = { &bare };
 	struct cached_token a = make("tok-a", 1800000000, 3600), out;
 
 	(void)state;
-	assert_false(cache_enabled(&none));
-	assert_false(cache_enabled(&plain));
-	assert_int_equal(cache_put(&plain, S, "", &a), 0);
-	assert_int_equal(cache_get(&plain, S, "", &out), GCERR_NOTFOUND);
+	assert_int_equal(cache_put(NULL, S, "", &a), 0);
+	assert_int_equal(cache_get(NULL, S, "", &out), GCERR_NOTFOUND);
+	assert_int_equal(cache_erase(NULL, S, NULL), 0);
+	assert_null(cache_find_token(NULL, S, "tok-a"));
 }
 
 static void test_judge(void **state)
@@ -253,18 +173,22 @@ static void test_judge(void **state)
 
 	(void)state;
 	/* fresh until expires - 300 */
-	assert_int_equal(cache_judge(&t, FP, 9699, 300), CACHE_FRESH);
-	assert_int_equal(cache_judge(&t, FP, 9700, 300), CACHE_STALE);
-	assert_int_equal(cache_judge(&t, FP, 9999, 300), CACHE_STALE);
+	assert_int_equal(cache_judge(&t, FP, 9699, 300, 0), CACHE_FRESH);
+	assert_int_equal(cache_judge(&t, FP, 9700, 300, 0), CACHE_STALE);
+	assert_int_equal(cache_judge(&t, FP, 9999, 300, 0), CACHE_STALE);
 	/* never after expiry */
-	assert_int_equal(cache_judge(&t, FP, 10000, 300), CACHE_UNUSABLE);
-	assert_int_equal(cache_judge(&t, FP, 10000, 0), CACHE_UNUSABLE);
+	assert_int_equal(cache_judge(&t, FP, 10000, 300, 0), CACHE_UNUSABLE);
+	assert_int_equal(cache_judge(&t, FP, 10000, 0, 0), CACHE_UNUSABLE);
 	/* another credential's token */
-	assert_int_equal(cache_judge(&t, "fedcba9876543210", 5000, 300), CACHE_UNUSABLE);
+	assert_int_equal(cache_judge(&t, "fedcba9876543210", 5000, 300, 0), CACHE_UNUSABLE);
 	/* margin capped at half a 100 s lifetime: fresh for 50 s */
 	t.lifetime = 100;
-	assert_int_equal(cache_judge(&t, FP, 9949, 300), CACHE_FRESH);
-	assert_int_equal(cache_judge(&t, FP, 9950, 300), CACHE_STALE);
+	assert_int_equal(cache_judge(&t, FP, 9949, 300, 0), CACHE_FRESH);
+	assert_int_equal(cache_judge(&t, FP, 9950, 300, 0), CACHE_STALE);
+	/* a minimum time to live makes a token with less left stale */
+	t.lifetime = 3600;
+	assert_int_equal(cache_judge(&t, FP, 8000, 300, 1999), CACHE_FRESH);
+	assert_int_equal(cache_judge(&t, FP, 8000, 300, 2001), CACHE_STALE);
 }
 
 int main(void)
@@ -277,7 +201,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_erase_one_and_all, reset, reset),
 		cmocka_unit_test_setup_teardown(test_list_hides_tokens, reset, reset),
 		cmocka_unit_test_setup_teardown(test_find_token, reset, reset),
-		cmocka_unit_test_setup_teardown(test_no_cache_without_token_ops, reset, reset),
+		cmocka_unit_test_setup_teardown(test_no_tier_is_no_cache, reset, reset),
 		cmocka_unit_test_setup_teardown(test_judge, reset, reset),
 	};
 

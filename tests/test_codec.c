@@ -9,8 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "helper/codec.h"
-#include "helper/common.h"
+#include "lib/codec.h"
+#include "lib/common.h"
 
 static void sha256_hex(const void *data, size_t len, char hex[65])
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/common.h"
+#include "lib/common.h"
 #include "helper/dockerproto.h"
 
 static int setup(void **state)

@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "helper/common.h"
-#include "helper/exchange.h"
-#include "helper/http.h"
+#include "lib/common.h"
+#include "token/exchange.h"
+#include "token/http.h"
 
 #define SERVER "https://api.example.com"
 #define NOW INT64_C(1700000000)		/* Tue, 14 Nov 2023 22:13:20 GMT */
@@ -349,11 +349,15 @@ static void test_422(void **state)
 		      GCERR_INPUT,
 		      "the server '" SERVER "' refused the request: "
 		      "query.organization_id: Input should be a valid UUID; other.loc: msg");
-	/* integer loc elements, control characters neutralised */
+	/* integer loc elements, control characters escaped (C0, C1, bidi) */
 	expect_status(422,
 		      "{\"detail\":[{\"loc\":[\"body\",0,\"name\"],\"msg\":\"bad\\u001b[31m\",\"type\":\"t\"}]}",
 		      GCERR_INPUT,
-		      "the server '" SERVER "' refused the request: body.0.name: bad?[31m");
+		      "the server '" SERVER "' refused the request: body.0.name: bad\\x1b[31m");
+	expect_status(422,
+		      "{\"detail\":\"a\\u009bb\\u202ec\\u2066d\\ne\"}",
+		      GCERR_INPUT,
+		      "the server '" SERVER "' refused the request: a\\u009Bb\\u202Ec\\u2066d\\x0ae");
 	/* FastAPI's HTTPException form */
 	expect_status(422, "{\"detail\":\"Organization not found\"}", GCERR_INPUT,
 		      "the server '" SERVER "' refused the request: Organization not found");
@@ -619,6 +623,40 @@ static void test_run_statuses(void **state)
 	assert_message("the server '" SERVER "' rejected the credential (HTTP 401); "
 		       "run 'galileo-credential login --server " SERVER "'");
 	assert_int_equal(fake.releases, 1);
+}
+
+/* a 422 that echoes what was sent shows it as ***, in every form it went out */
+static void test_run_422_redacts_sent_forms(void **state)
+{
+	struct exchange_result res;
+
+	(void)state;
+	fake.status = 422;
+	/* "dXNlcjpwYXNz" is base64("user:pass"), the Basic form of basic_params */
+	fake.body = "{\"detail\":\"bad header dXNlcjpwYXNz and pass\"}";
+	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), GCERR_INPUT);
+	assert_string_equal(gc_error_message(),
+			    "the server '" SERVER "' refused the request: bad header *** and ***");
+}
+
+/* a slug that looks like an id stays a slug (lib/org.h) */
+static void test_run_uuid_shaped_slug(void **state)
+{
+	struct exchange_params p = basic_params;
+	struct exchange_result res;
+
+	(void)state;
+	fake.status = 200;
+	fake.body = BODY("2999-01-01T00:00:00Z");
+	p.organization = "slug:12345678-1234-1234-1234-123456789abc";
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), 0);
+	assert_string_equal(fake.url, SERVER "/v1/token?organization_slug=12345678-1234-1234-1234-123456789abc");
+	exchange_result_release(&res);
+	fake_forget();
+	p.organization = "12345678-1234-1234-1234-123456789abc";
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), 0);
+	assert_string_equal(fake.url, SERVER "/v1/token?organization_id=12345678-1234-1234-1234-123456789abc");
+	exchange_result_release(&res);
 }
 
 static void test_run_refused_before_io(void **state)
@@ -977,6 +1015,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_transport_error, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_statuses, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_refused_before_io, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_422_redacts_sent_forms, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_uuid_shaped_slug, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_final_at_once, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_503_then_200, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_500_always, run_setup, run_teardown),

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helper/common.h"
-#include "helper/lock.h"
+#include "lib/common.h"
+#include "token/lock.h"
 
 #define S "https://api.example.com"
 
@@ -66,7 +66,7 @@ static void test_dir_and_file_are_private(void **state)
 	}
 	closedir(d);
 	assert_int_equal(files, 1);
-	flight_unlock(fd);
+	lock_release(fd);
 	free(dir);
 }
 
@@ -85,11 +85,11 @@ static void test_held_lock_times_out(void **state)
 	/* another organization has its own lock */
 	assert_int_equal(flight_lock(S, "other", 1, &b), 0);
 	assert_true(b >= 0);
-	flight_unlock(b);
-	flight_unlock(a);
+	lock_release(b);
+	lock_release(a);
 	assert_int_equal(flight_lock(S, "acme", 1, &b), 0);
 	assert_true(b >= 0);
-	flight_unlock(b);
+	lock_release(b);
 }
 
 static void test_killed_holder_releases(void **state)
@@ -118,7 +118,7 @@ static void test_killed_holder_releases(void **state)
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(flight_lock(S, "", 2, &fd), 0);
 	assert_true(fd >= 0);
-	flight_unlock(fd);
+	lock_release(fd);
 	close(ready[0]);
 	close(ready[1]);
 }

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "helper/codec.h"
-#include "helper/common.h"
-#include "helper/tokentime.h"
+#include "lib/codec.h"
+#include "lib/common.h"
+#include "lib/tokentime.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

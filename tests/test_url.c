@@ -8,8 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "helper/common.h"
-#include "helper/url.h"
+#include "lib/common.h"
+#include "lib/url.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -209,6 +209,14 @@ static void test_refusal_messages(void **state)
 	gc_error_clear();
 	url_canonicalize("https://a\033[2J", &out);
 	assert_null(strchr(gc_error_message(), '\033'));
+
+	/* nor bytes outside ASCII: invalid UTF-8 would reach the keystore */
+	gc_error_clear();
+	assert_int_equal(url_canonicalize("https://api.galileo.ai/\xff", &out), GCERR_INPUT);
+	assert_string_equal(gc_error_message(),
+			    "refused server URL: it contains a character outside ASCII; give the host in ASCII (punycode) and percent-encode the path");
+	gc_error_clear();
+	assert_int_equal(url_canonicalize("https://b\xc3\xbc" "cher.example", &out), GCERR_INPUT);
 
 	big = malloc(5000);
 	assert_non_null(big);

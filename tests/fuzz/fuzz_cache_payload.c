@@ -3,14 +3,14 @@
  * process of the same user, a keyring item) may have written.  What parses
  * must survive cache_format_payload() and a second parse unchanged.
  *
- * fuzz-sources: helper/common.c helper/cache.c helper/tokentime.c
- * fuzz-sources: helper/codec.c keystore/keystore.c keystore/env.c
+ * fuzz-sources: lib/common.c lib/text.c token/cache.c lib/tokentime.c
+ * fuzz-sources: lib/codec.c keystore/credential.c
  * fuzz-max-len: 16384
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
-#include "helper/cache.h"
+#include "token/cache.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -4,14 +4,16 @@
  * file's bytes to.  What parses is resolved for every server it names, and
  * every value must keep the promises config.h makes.
  *
- * fuzz-sources: helper/common.c helper/config.c helper/url.c
+ * fuzz-sources: lib/common.c lib/text.c helper/config.c lib/url.c
+ * fuzz-sources: keystore/stack.c keystore/loader.c keystore/credential.c
+ * fuzz-sources: keystore/env.c
  * fuzz-max-len: 8192
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
 #include "helper/config.h"
-#include "helper/url.h"
+#include "lib/url.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

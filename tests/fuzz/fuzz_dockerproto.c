@@ -4,7 +4,7 @@
  * both parsers.  What parses must survive a round trip: store through
  * dockerproto_format_get(), get/erase through a second parse.
  *
- * fuzz-sources: helper/common.c helper/dockerproto.c
+ * fuzz-sources: lib/common.c lib/text.c helper/dockerproto.c
  */
 #include "autoconfig.h"
 

@@ -11,15 +11,15 @@
  *   4     302, 5  401, 6  503, 7  404 (messages only)
  * A token handed out must keep the promises of exchange.h.
  *
- * fuzz-sources: helper/common.c helper/exchange.c helper/codec.c
- * fuzz-sources: helper/tokentime.c helper/url.c keystore/keystore.c keystore/env.c
+ * fuzz-sources: lib/common.c lib/text.c token/exchange.c lib/codec.c
+ * fuzz-sources: lib/tokentime.c lib/url.c lib/org.c keystore/credential.c
  * fuzz-max-len: 16384
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
-#include "helper/exchange.h"
-#include "helper/http.h"
+#include "token/exchange.h"
+#include "token/http.h"
 
 #define SERVER "https://api.galileo.ai"
 #define NOW INT64_C(1700000000)		/* Tue, 14 Nov 2023 22:13:20 GMT */

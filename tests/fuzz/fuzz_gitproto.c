@@ -4,7 +4,7 @@
  * are fed the same bytes and must agree on the result (up to the 1 MiB
  * input limit, which they count differently past a blank line).
  *
- * fuzz-sources: helper/common.c helper/gitproto.c
+ * fuzz-sources: lib/common.c lib/text.c helper/gitproto.c
  */
 #include "autoconfig.h"
 

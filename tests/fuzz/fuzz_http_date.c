@@ -2,12 +2,12 @@
  * HTTP Date header (IMF-fixdate, RFC 850, asctime): the token response's
  * Date and Retry-After.  What parses is a date a four-digit year can name.
  *
- * fuzz-sources: helper/common.c helper/tokentime.c helper/codec.c
+ * fuzz-sources: lib/common.c lib/text.c lib/tokentime.c lib/codec.c
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
-#include "helper/tokentime.h"
+#include "lib/tokentime.h"
 
 /* 9999-12-31T23:59:59Z, plus a leap second, as tokentime.c */
 #define EPOCH_MAX INT64_C(253402300800)

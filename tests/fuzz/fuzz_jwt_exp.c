@@ -4,13 +4,13 @@
  * of a token built around it (so the JSON parser is reached without the
  * fuzzer having to learn base64url).  An exp read is in range.
  *
- * fuzz-sources: helper/common.c helper/tokentime.c helper/codec.c
+ * fuzz-sources: lib/common.c lib/text.c lib/tokentime.c lib/codec.c
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
-#include "helper/codec.h"
-#include "helper/tokentime.h"
+#include "lib/codec.h"
+#include "lib/tokentime.h"
 
 /* 9999-12-31T23:59:59Z, as tokentime.c */
 #define EPOCH_MAX INT64_C(253402300799)

@@ -3,12 +3,12 @@
  * inside the four-digit-year range must survive tokentime_format() and a
  * second parse unchanged.
  *
- * fuzz-sources: helper/common.c helper/tokentime.c helper/codec.c
+ * fuzz-sources: lib/common.c lib/text.c lib/tokentime.c lib/codec.c
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
-#include "helper/tokentime.h"
+#include "lib/tokentime.h"
 
 /* 9999-12-31T23:59:59Z, as tokentime.c */
 #define EPOCH_MAX INT64_C(253402300799)

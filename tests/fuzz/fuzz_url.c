@@ -5,12 +5,12 @@
  * is git's protocol and host for url_from_git().  Whatever comes out must
  * be canonical: canonicalising it again changes nothing.
  *
- * fuzz-sources: helper/common.c helper/url.c
+ * fuzz-sources: lib/common.c lib/text.c lib/url.c
  */
 #include "autoconfig.h"
 
 #include "tests/fuzz/fuzz.h"
-#include "helper/url.h"
+#include "lib/url.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -560,7 +560,8 @@ class Item:
         self.label = None
         self.secret = None
         self.schema = None
-        self.attributes = {}
+        self.attributes = {}    # the contract's attributes (CONTRACT section 2)
+        self.generation = None  # the store's ordering attribute, kept apart
 
     def __repr__(self):
         return '<Item %s schema=%s label=%r attributes=%r secret=***>' % (
@@ -588,6 +589,8 @@ def parse_secret_tool(text):
             cur.secret = val
         elif key == 'schema':
             cur.schema = val
+        elif key == 'attribute.generation':
+            cur.generation = val
         elif key.startswith('attribute.'):
             cur.attributes[key[len('attribute.'):]] = val
     return items

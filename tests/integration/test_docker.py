@@ -68,7 +68,9 @@ class WithDockerpycreds(DockerBase):
         key = self.env.new_key()
         self.server.accept_key(key)
         store.store(self.url, 'alice', key)
-        self.assertEqual(self.server.count, 0)
+        # verified first (CONTRACT section 6, changed): one exchange, its token cached
+        self.assertEqual(self.server.count, 1)
+        self.assertEqual(self.server.last.credential, ('api-key', key))
         items = self.env.key_items()
         self.assertEqual(len(items), 1)
         self.assertEqual(items[0].attributes, {'server': self.url, 'kind': 'api-key',
@@ -80,7 +82,6 @@ class WithDockerpycreds(DockerBase):
         self.assertEqual(got['ServerURL'], self.url)
         self.assertEqual(got['Username'], 'alice')
         self.assertEqual(self.server.count, 1)
-        self.assertEqual(self.server.last.credential, ('api-key', key))
         self.assertSecretEqual(got['Secret'], self.server.last.token, 'Secret')
         # second get: the cached token
         again = store.get(self.url)
@@ -130,12 +131,15 @@ class Raw(DockerBase):
         self.assertEqual(self.server.count, 0)
 
     def test_get_server_url_not_utf8(self):
-        # a byte JSON cannot carry: one error line, never a broken answer
+        # a byte JSON cannot carry: refused as a URL (CONTRACT section 2,
+        # changed: no URL holds a byte outside ASCII), one error line
         key = self.env.new_key()
         self.server.push(self.server.token_reply(), times=None)
         res = self.docker('get', (self.url + '/\xff\n').encode('latin-1'),
                           env_extra={'GALILEO_API_KEY': key})
-        self.assertDockerError(res, 'server URL or username is not UTF-8')
+        self.assertDockerError(res)
+        self.assertIn('refused server URL', res.stdout)
+        self.assertEqual(self.server.count, 0)
 
     def test_version(self):
         res = self.docker('version', '')
@@ -171,22 +175,24 @@ class Raw(DockerBase):
         self.assertEqual(doc['ServerURL'], bare)
         self.assertSecretEqual(doc['Secret'], self.server.last.token, 'Secret')
         self.assertEqual(self.server.count, 1, 'not served from the cache of the same server')
-        rc, out, err = self.docker('store', self.store_json('registry.example.com', 'u',
-                                                            self.env.new_key()))
-        self.assertEqual(rc, 0, out)
+        # another registry is not a known server: refused (CONTRACT section 6, changed)
+        res = self.docker('store', self.store_json('registry.example.com', 'u',
+                                                   self.env.new_key()))
+        self.assertDockerError(res)
+        self.assertIn("'https://registry.example.com' is not a known Galileo server", res.stdout)
         rc, out, err = self.docker('list', '')
-        self.assertEqual(json.loads(out), {self.url: '', 'https://registry.example.com': 'u'})
+        self.assertEqual(json.loads(out), {self.url: ''})
         self.assertTrue(key)
 
     def test_list_empty_and_canonical(self):
         rc, out, err = self.docker('list', '')
         self.assertEqual((rc, err), (0, ''))
         self.assertEqual(json.loads(out), {})
+        # servers that cannot verify a key here: logged in without it
         for server, user in (('https://API.Example.com:443/', 'u1'),
                              ('https://other.example/prefix/', 'u2')):
-            rc, out, err = self.docker('store', self.store_json(server, user,
-                                                                self.env.new_key()))
-            self.assertEqual(rc, 0, out)
+            self.login(args=['--server', server, '--username', user, '--no-verify'],
+                       accept=False)
         rc, out, err = self.docker('list', '')
         self.assertEqual(json.loads(out), {'https://api.example.com': 'u1',
                                            'https://other.example/prefix': 'u2'})
@@ -210,6 +216,8 @@ class Raw(DockerBase):
         key = self.env.new_key()
         self.server.accept_key(key)
         self.docker('store', self.store_json(self.url, 'alice', key))
+        # the verification's token is cached: drop it, so get must exchange
+        self.env.secret_tool(['clear', 'xdg:schema', harness.TOKEN_SCHEMA])
         self.server.push(Response(500, {'detail': 'boom'}), times=None)
         self.assertDockerError(self.docker('get', self.url))
 
@@ -236,14 +244,19 @@ class Raw(DockerBase):
         self.server.accept_key(k2)
         self.docker('store', self.store_json(self.url, 'alice', k1))
         self.docker('get', self.url)
+        old = self.server.last.token
         self.docker('store', self.store_json(self.url, 'carol', k2))
-        self.assertEqual(self.env.token_items(), [])
+        # the old credential's token is gone; the new one's, from its check, is cached
+        self.assertEqual(self.server.last.credential, ('api-key', k2))
+        new = self.server.last.token
+        self.assertEqual(len(self.env.token_items()), 1)
         items = self.env.key_items()
         self.assertEqual(len(items), 1)
         self.assertEqual(items[0].attributes['username'], 'carol')
         self.assertSecretEqual(items[0].secret, k2, 'stored credential')
-        self.docker('get', self.url)
-        self.assertEqual(self.server.last.credential, ('api-key', k2))
+        got = json.loads(self.docker('get', self.url).stdout)['Secret']
+        self.assertSecretEqual(got, new, 'token served')
+        self.assertNotEqual(got, old)
 
     def test_http_non_loopback_refused(self):
         res = self.docker('store', self.store_json('http://registry.example', 'a',

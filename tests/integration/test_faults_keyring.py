@@ -54,7 +54,7 @@ DEAD_BUS = ('cannot reach the Secret Service', 'GALILEO_API_KEY')
 NO_SERVICE = ('cannot reach the Secret Service', 'no Secret Service on the session bus',
               'GALILEO_API_KEY')
 LOCKED = ('locked', 'unlock it', 'GALILEO_API_KEY')
-UNKNOWN = ("unknown keystore 'nosuch'", "use 'secret-service' or 'env'")
+UNKNOWN = ("unknown keystore 'nosuch'", 'use env, secret-service, pass or persistent-keyring')
 
 # the rows that read or drop kernel keys, for the keyctl tier
 KERNEL_ROWS = ('token', 'login', 'logout', 'git get', 'git erase', 'docker get', 'docker erase')

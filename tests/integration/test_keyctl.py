@@ -430,16 +430,22 @@ class Removal(KeyctlBase):
         self.assertAllGone(other)
 
     def assertReplaced(self, old_fp, new_key, other):
-        """no old token key; summary gone or of the new credential; new key used"""
-        self.assertEqual([d for d in self.descs_of(self.url) if ':token:' in d], [],
-                         'old token keys remain')
+        """
+        no token of the old credential; summary gone or of the new one; the
+        new key's own token (from the store's check, CONTRACT section 5) used
+        """
+        for d in self.descs_of(self.url):
+            if ':token:' in d:
+                self.assertNotEqual(self.token_payload(self.env.kernel_key(d))['fingerprint'],
+                                    old_fp, 'a token of the old credential remains')
         ck = self.cred_key()
         if ck is not None:
             self.assertNotEqual(self.summary_payload(ck)['fingerprint'], old_fp,
                                 'summary still describes the old credential')
         self.assertEqual(self.descs_of(self.other), other)
-        self.token(expect_new=True)
         self.assertEqual(self.server.last.credential, ('api-key', new_key))
+        self.assertSecretEqual(self.token(expect_new=False), self.server.last.token,
+                               'the new credential\'s token')
 
     def test_login_of_new_credential_replaces_tokens(self):
         self.login()
@@ -627,15 +633,16 @@ class LockDir(KeyctlBase):
             d, stat.S_IMODE(st.st_mode)))
 
     def lock_files(self, d):
+        """the exchange locks (lock-FP); the write locks (write-FP) are checked alike"""
         names = sorted(os.listdir(d))
         for n in names:
-            self.assertRegex(n, r'^lock-[0-9a-f]{16}$')
+            self.assertRegex(n, r'^(lock|write)-[0-9a-f]{16}$')
             st = os.lstat(os.path.join(d, n))
             self.assertTrue(stat.S_ISREG(st.st_mode), n)
             self.assertEqual(st.st_uid, os.getuid(), n)
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o600, '%s mode %o' % (
                 n, stat.S_IMODE(st.st_mode)))
-        return names
+        return [n for n in names if n.startswith('lock-')]
 
     def test_lock_files_in_runtime_dir(self):
         self.login(args=['--no-verify'])
@@ -653,12 +660,15 @@ class LockDir(KeyctlBase):
         existed = os.path.lexists(d)
         try:
             self.login(args=['--no-verify'])
+            # login took the write lock there (XDG_RUNTIME_DIR was set)
+            before = set(os.listdir(self.lock_dir())) if os.path.exists(self.lock_dir()) else set()
             env = {'XDG_RUNTIME_DIR': None, 'TMPDIR': None}
             rc, out, err = self.env.run(['token'], env_extra=env)
             self.assertEqual((rc, err), (0, ''))
             self.assertPrivateDir(d)
             self.assertGreaterEqual(len(self.lock_files(d)), 1)
-            self.assertFalse(os.path.exists(self.lock_dir()), 'used XDG_RUNTIME_DIR anyway')
+            after = set(os.listdir(self.lock_dir())) if os.path.exists(self.lock_dir()) else set()
+            self.assertEqual(after, before, 'used XDG_RUNTIME_DIR anyway')
         finally:
             if not existed:
                 shutil.rmtree(d, ignore_errors=True)

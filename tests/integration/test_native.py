@@ -440,7 +440,10 @@ class Status(GCTestCase):
         self.assertIn('organization: -', body)
         tok = [l for l in body if l.startswith('token:')]
         self.assertEqual(len(tok), 1, out)
-        m = re.fullmatch(r'token: organization=- expires_at=(\S+) seconds_left=(\d+)', tok[0])
+        # CONTRACT sections 4 and 8 (changed): the tier holding it, and the
+        # time left for a person
+        m = re.fullmatch(r'token: organization=- expires_at=(\S+) seconds_left=(\d+) '
+                         r'tier=keystore \((in 59 min|in 1 h 0 min)\)', tok[0])
         self.assertIsNotNone(m, tok[0])
         exp = parse_rfc3339(m.group(1))
         self.assertLessEqual(abs(exp - (before + 3600)), 5)
@@ -468,7 +471,8 @@ class Status(GCTestCase):
         self.assertEqual(s['organization'], 'acme')
         self.assertEqual(len(s['tokens']), 2, s['tokens'])
         for t in s['tokens']:
-            self.assertEqual(set(t), {'organization', 'expires_at', 'seconds_left'})
+            self.assertEqual(set(t), {'organization', 'expires_at', 'seconds_left', 'tier'})
+            self.assertEqual(t['tier'], 'keystore')
             self.assertIsInstance(t['seconds_left'], int)
             self.assertTrue(3500 <= t['seconds_left'] <= 3600, t)
             self.assertLessEqual(abs(parse_rfc3339(t['expires_at']) - (before + 3600)), 5)

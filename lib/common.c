@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
-#include "helper/common.h"
+#include "lib/common.h"
+#include "lib/text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -20,19 +21,47 @@ int gc_exit_code(int err)
 	return 1;
 }
 
+const char *gc_strerror(int err)
+{
+	switch (err) {
+	case GC_OK:
+		return "done";
+	case GCERR_USAGE:
+		return "bad usage; see 'galileo-credential --help'";
+	case GCERR_NOTFOUND:
+		return "no credential stored; run 'galileo-credential login'";
+	case GCERR_REJECTED:
+		return "the server rejected the credential; run 'galileo-credential login'";
+	case GCERR_NETWORK:
+		return "the token server could not be reached or failed";
+	case GCERR_KEYSTORE:
+		return "the keystore is unavailable; run 'galileo-credential doctor'";
+	case GCERR_INPUT:
+		return "bad input refused";
+	case GCERR_NOMEM:
+		return "out of memory";
+	case GCERR_FULL:
+		return "the keystore is full";
+	default:
+		return "unexpected internal failure; run with GALILEO_CREDENTIAL_DEBUG=1";
+	}
+}
+
 int gc_error(int err, const char *fmt, ...)
 {
+	char raw[sizeof(error_buf)], *clean;
 	va_list ap;
 
 	if (error_set)
 		return err;
 	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	/* one line, always: a peer's text must not add lines to ours */
-	for (char *p = error_buf; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	/* one line, always: a peer's text must not add lines or escapes to ours */
+	clean = text_escape(raw);
+	snprintf(error_buf, sizeof(error_buf), "%s", clean);
+	free(clean);
+	secret_wipe(raw, sizeof(raw));
 	error_set = 1;
 	return err;
 }

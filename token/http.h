@@ -1,14 +1,20 @@
 /*
  * The HTTP transport, as a loadable module so that calls that never touch
  * the network do not load libcurl.  The module "http-curl.so" exports
- * `const struct http_ops http_module_ops`.
+ * HTTP_ENTRY_SYMBOL, an http_entry_fn: like a keystore module it is handed
+ * the program's services (debug lines, wiping) and links against nothing
+ * of the program.
  */
 #ifndef GC_HTTP_H
 #define GC_HTTP_H
 
+#include <galileo-credential/module.h>
+
 #include <stddef.h>
 
-#define HTTP_ABI_VERSION 2
+#define HTTP_ABI_VERSION 3
+#define HTTP_MODULE_FILE "http-curl.so"
+#define HTTP_ENTRY_SYMBOL "http_module_init"
 #define HTTP_MAX_BODY (64 * 1024)
 
 struct http_request {
@@ -59,5 +65,8 @@ struct http_ops {
 	/* free resp's members (body wiped) */
 	void (*response_release)(struct http_response *resp);
 };
+
+typedef const struct http_ops *(*http_entry_fn)(const struct gc_services *services);
+const struct http_ops *http_module_init(const struct gc_services *services);
 
 #endif

@@ -1,8 +1,8 @@
 #include "autoconfig.h"
 
-#include "helper/tokentime.h"
-#include "helper/codec.h"
-#include "helper/common.h"
+#include "lib/tokentime.h"
+#include "lib/codec.h"
+#include "lib/common.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -238,27 +238,50 @@ int tokentime_parse_http_date(const char *s, int64_t *epoch)
 	return make_epoch(f[0], f[1], f[2], f[3], f[4], f[5], epoch);
 }
 
-int tokentime_jwt_exp(const char *jwt, int64_t *exp)
+/*
+ * Segment n (0-based) of a three-segment JWT, decoded and parsed as JSON;
+ * NULL when jwt is not one or the segment is not JSON.  New reference.
+ */
+static json_t *jwt_segment(const char *jwt, int n)
 {
-	const char *dot1, *dot2;
-	unsigned char *payload;
-	json_t *root, *v;
+	const char *dot1, *dot2, *start, *end;
+	unsigned char *raw;
+	json_t *root;
 	size_t len;
-	int64_t e;
-	int ret = GCERR_FAIL;
 
 	if (!jwt)
-		return GCERR_FAIL;
+		return NULL;
 	dot1 = strchr(jwt, '.');
 	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
 	if (!dot2 || strchr(dot2 + 1, '.'))
-		return GCERR_FAIL;
-	payload = codec_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &len);
-	if (!payload)
-		return GCERR_FAIL;
-	root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, NULL);
-	/* the payload is part of a token: wipe it */
-	secret_freezero(payload, len + 1);
+		return NULL;
+	start = n == 0 ? jwt : dot1 + 1;
+	end = n == 0 ? dot1 : dot2;
+	raw = codec_base64url_decode(start, (size_t)(end - start), &len);
+	if (!raw)
+		return NULL;
+	root = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+	/* part of a token: wipe it */
+	secret_freezero(raw, len + 1);
+	return root;
+}
+
+bool tokentime_is_jwt(const char *s)
+{
+	json_t *header = jwt_segment(s, 0);
+	bool yes = json_is_object(header) && json_object_get(header, "alg");
+
+	json_decref(header);
+	return yes;
+}
+
+int tokentime_jwt_exp(const char *jwt, int64_t *exp)
+{
+	json_t *root, *v;
+	int64_t e;
+	int ret = GCERR_FAIL;
+
+	root = jwt_segment(jwt, 1);
 	if (!root)
 		return GCERR_FAIL;
 	v = json_is_object(root) ? json_object_get(root, "exp") : NULL;

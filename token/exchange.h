@@ -5,17 +5,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define EXCHANGE_DEFAULT_PATH "/v1/token"
+#define EXCHANGE_DEFAULT_TIMEOUT 30	/* seconds */
+
 struct http_ops;
 
 struct exchange_params {
 	const char *server;		/* canonical */
 	const char *token_path;		/* "/v1/token" */
-	const char *organization;	/* UUID => organization_id, else slug; NULL/"" none */
+	const char *organization;	/* encoded (lib/org.h); NULL/"" none */
 	const char *kind;		/* api-key | basic | bearer */
 	const char *username;		/* basic */
 	const char *secret;
 	const char *ca_file;
-	long timeout;			/* seconds for the whole exchange; <= 0: 30 */
+	long timeout;			/* seconds for the whole exchange; <= 0: the default */
 };
 
 struct exchange_result {
@@ -29,7 +32,8 @@ void exchange_result_release(struct exchange_result *res);
 
 /*
  * URL for the exchange: server + token_path + "?organization_id=…" or
- * "?organization_slug=…" (escaped).  New string, caller frees.
+ * "?organization_slug=…" (escaped), as the organization was given.  New
+ * string, caller frees.
  */
 char *exchange_build_url(const struct exchange_params *p);
 

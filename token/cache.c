@@ -1,9 +1,9 @@
 #include "autoconfig.h"
 
-#include "helper/cache.h"
-#include "helper/common.h"
-#include "helper/tokentime.h"
-#include "keystore/keystore.h"
+#include "token/cache.h"
+#include "keystore/stack.h"
+#include "lib/common.h"
+#include "lib/tokentime.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -57,21 +57,16 @@ int cache_parse_payload(const char *payload, struct cached_token *out)
 	return 0;
 }
 
-bool cache_enabled(const struct cache *c)
-{
-	return c->ks && c->ks->token_get && c->ks->token_store && c->ks->token_erase;
-}
-
-int cache_get(const struct cache *c, const char *server, const char *organization,
+int cache_get(const struct token_tier *t, const char *server, const char *organization,
 	      struct cached_token *out)
 {
 	char *payload = NULL;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (!cache_enabled(c))
+	if (!t)
 		return GCERR_NOTFOUND;
-	err = c->ks->token_get(server, organization, &payload);
+	err = t->get(t, server, organization, &payload);
 	if (err)
 		return err;
 	err = cache_parse_payload(payload, out);
@@ -83,55 +78,52 @@ int cache_get(const struct cache *c, const char *server, const char *organizatio
 	return 0;
 }
 
-int cache_put(const struct cache *c, const char *server, const char *organization,
-	      const struct cached_token *t)
+int cache_put(const struct token_tier *t, const char *server, const char *organization,
+	      const struct cached_token *tok)
 {
 	char *payload;
 	int err;
 
-	if (!cache_enabled(c))
+	if (!t)
 		return 0;
-	payload = cache_format_payload(t);
-	err = c->ks->token_store(server, organization, payload, t->expires_at);
+	payload = cache_format_payload(tok);
+	err = t->put(t, server, organization, payload, tok->expires_at);
 	secret_free(payload);
 	return err;
 }
 
-int cache_erase(const struct cache *c, const char *server, const char *organization)
+int cache_erase(const struct token_tier *t, const char *server, const char *organization)
 {
-	if (!cache_enabled(c))
-		return 0;
-	return c->ks->token_erase(server, organization);
+	return t ? t->erase(t, server, organization) : 0;
 }
 
-int cache_list(const struct cache *c, const char *server, struct cache_entry **out,
+int cache_list(const struct token_tier *t, const char *server, struct cache_entry **out,
 	       size_t *n)
 {
-	struct keystore_token *items = NULL;
-	size_t nr = 0, k = 0;
+	struct gc_token_item *items = NULL;
+	size_t nr = 0, k = *n;
 	int err;
 
-	*out = NULL;
-	*n = 0;
-	if (!cache_enabled(c) || !c->ks->token_list)
+	if (!t)
 		return 0;
-	err = c->ks->token_list(server, &items, &nr);
+	err = t->list(t, server, &items, &nr);
 	if (err)
 		return err == GCERR_NOTFOUND ? 0 : err;
-	*out = xcalloc(nr, sizeof(**out));
+	*out = xrealloc(*out, (k + nr + 1) * sizeof(**out));
 	for (size_t i = 0; i < nr; i++) {
-		struct cached_token t;
+		struct cached_token tok;
 
-		if (cache_parse_payload(items[i].payload, &t))
+		if (cache_parse_payload(items[i].payload, &tok))
 			continue;
-		secret_free(t.token);
-		t.token = NULL;
+		secret_free(tok.token);
+		tok.token = NULL;
 		(*out)[k].organization = xstrdup(items[i].organization);
-		(*out)[k].meta = t;
+		(*out)[k].tier = t->name;
+		(*out)[k].meta = tok;
 		k++;
 	}
 	*n = k;
-	keystore_token_free_list(items, nr);
+	token_item_free_list(items, nr);
 	return 0;
 }
 
@@ -143,24 +135,26 @@ void cache_entry_free_list(struct cache_entry *list, size_t n)
 }
 
 enum cache_verdict cache_judge(const struct cached_token *t, const char *fp,
-			       int64_t now, long margin)
+			       int64_t now, long margin, long min_ttl)
 {
 	if (!t->token || strcmp(t->fingerprint, fp) != 0 || now >= t->expires_at)
 		return CACHE_UNUSABLE;
+	if (min_ttl > 0 && t->expires_at - now < min_ttl)
+		return CACHE_STALE;
 	if (tokentime_is_fresh(now, t->expires_at, t->lifetime, margin))
 		return CACHE_FRESH;
 	return CACHE_STALE;
 }
 
-char *cache_find_token(const struct cache *c, const char *server, const char *token)
+char *cache_find_token(const struct token_tier *tier, const char *server, const char *token)
 {
-	struct keystore_token *items = NULL;
+	struct gc_token_item *items = NULL;
 	size_t nr = 0;
 	char *org = NULL;
 
-	if (!cache_enabled(c) || !c->ks->token_list || !token || !*token)
+	if (!tier || !token || !*token)
 		return NULL;
-	if (c->ks->token_list(server, &items, &nr))
+	if (tier->list(tier, server, &items, &nr))
 		return NULL;
 	for (size_t i = 0; i < nr && !org; i++) {
 		struct cached_token t;
@@ -171,6 +165,6 @@ char *cache_find_token(const struct cache *c, const char *server, const char *to
 			org = xstrdup(items[i].organization);
 		cached_token_release(&t);
 	}
-	keystore_token_free_list(items, nr);
+	token_item_free_list(items, nr);
 	return org;
 }

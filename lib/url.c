@@ -1,7 +1,7 @@
 #include "autoconfig.h"
 
-#include "helper/url.h"
-#include "helper/common.h"
+#include "lib/url.h"
+#include "lib/common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -151,10 +151,15 @@ int url_canonicalize(const char *in, char **out)
 	 * Control characters and spaces are refused before the URL is ever
 	 * quoted in a message, so a message cannot be forged or garbled.
 	 */
-	for (i = 0; i < len; i++)
+	for (i = 0; i < len; i++) {
 		if ((unsigned char)in[i] <= ' ' || in[i] == 0x7f)
 			return gc_error(GCERR_INPUT,
 					"refused server URL: it contains a space or control character");
+		/* stored as an attribute and a key name: ASCII, as on the wire */
+		if ((unsigned char)in[i] >= 0x80)
+			return gc_error(GCERR_INPUT,
+					"refused server URL: it contains a character outside ASCII; give the host in ASCII (punycode) and percent-encode the path");
+	}
 	sep = strstr(in, "://");
 	/* docker hands over bare host names */
 	rest = sep ? sep + 3 : in;

@@ -1,7 +1,7 @@
 #include "autoconfig.h"
 
-#include "helper/codec.h"
-#include "helper/common.h"
+#include "lib/codec.h"
+#include "lib/common.h"
 
 #include <string.h>
 

@@ -23,6 +23,12 @@ int tokentime_parse_http_date(const char *s, int64_t *epoch);
 int tokentime_jwt_exp(const char *jwt, int64_t *exp);
 
 /*
+ * s is a JWT: three base64url segments, the first a JSON object naming
+ * "alg" (CONTRACT section 5: an access token, never an API key).
+ */
+bool tokentime_is_jwt(const char *s);
+
+/*
  * Expiry on the local clock.  server_date < 0 means no Date header: the
  * server's expires_at is used as is.  Otherwise the lifetime is taken
  * relative to the server's Date: now + (expires_at - server_date).

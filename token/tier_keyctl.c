@@ -1,7 +1,8 @@
 #include "autoconfig.h"
 
-#include "keystore/keyctl.h"
-#include "helper/common.h"
+#include "token/tier.h"
+#include "keystore/stack.h"
+#include "lib/common.h"
 
 #include <errno.h>
 #include <keyutils.h>
@@ -18,7 +19,20 @@
 /* the owner only: possessor and user, nothing for group or other */
 #define KEY_PERM (KEY_POS_ALL | KEY_USR_ALL)
 
-bool keyctl_usable(void)
+/*
+ * The kernel-keyring token tier (token-cache = keyctl).  Tokens are `user`
+ * keys in the user keyring, described galileo-credential:token:SERVER#ORG,
+ * readable by their owner only and dropped by the kernel at their expiry.
+ * A cache hit costs a few system calls: no D-Bus, no GLib, no libcurl.
+ *
+ * Next to the tokens a server has one non-secret "summary" key,
+ * galileo-credential:credential:SERVER, saying which credential (by
+ * fingerprint) and which default organization and username they belong
+ * to, so a hit needs no keystore read.  The helper drops both whenever it
+ * stores or erases a credential.
+ */
+
+static bool keyctl_usable(void)
 {
 	static int usable = -1;
 
@@ -73,13 +87,15 @@ static int write_key(const char *desc, const char *payload, int64_t expires_at)
 	 * replaces an older key of the same description in one step.
 	 */
 	id = add_key("user", desc, payload, strlen(payload), KEY_SPEC_THREAD_KEYRING);
+	if (id < 0 && errno == EDQUOT)
+		return gc_error(GCERR_FULL, "the kernel key quota of this user is full");
 	if (id < 0)
 		return gc_error(GCERR_KEYSTORE, "cannot add a key to the kernel keyring: %s",
 				strerror(errno));
 	if (keyctl_setperm(id, KEY_PERM) < 0 || keyctl_set_timeout(id, (unsigned)left) < 0 ||
 	    keyctl_link(id, KEY_SPEC_USER_KEYRING) < 0) {
-		err = gc_error(GCERR_KEYSTORE, "cannot keep a key in the kernel keyring: %s",
-			       strerror(errno));
+		err = gc_error(errno == EDQUOT ? GCERR_FULL : GCERR_KEYSTORE,
+			       "cannot keep a key in the kernel keyring: %s", strerror(errno));
 		keyctl_invalidate(id);
 		return err;
 	}
@@ -129,22 +145,25 @@ static int each_key(const char *server, void (*fn)(key_serial_t id, const char *
 	return len < 0 ? GCERR_NOTFOUND : 0;
 }
 
-static int kc_token_get(const char *server, const char *organization, char **payload)
+static int kc_token_get(const struct token_tier *t, const char *server, const char *organization,
+			char **payload)
 {
 	char *desc = token_desc(server, organization);
 	key_serial_t id = find(desc);
 
+	(void)t;
 	free(desc);
 	*payload = id < 0 ? NULL : read_payload(id);
 	return *payload ? 0 : GCERR_NOTFOUND;
 }
 
-static int kc_token_store(const char *server, const char *organization, const char *payload,
-			  int64_t expires_at)
+static int kc_token_put(const struct token_tier *t, const char *server, const char *organization,
+			const char *payload, int64_t expires_at)
 {
 	char *desc = token_desc(server, organization);
 	int err = write_key(desc, payload, expires_at);
 
+	(void)t;
 	free(desc);
 	return err;
 }
@@ -156,11 +175,13 @@ static void drop_one(key_serial_t id, const char *org, void *arg)
 	drop(id);
 }
 
-static int kc_token_erase(const char *server, const char *organization)
+static int kc_token_erase(const struct token_tier *t, const char *server,
+			  const char *organization)
 {
 	char *desc;
 	key_serial_t id;
 
+	(void)t;
 	if (!organization) {
 		each_key(server, drop_one, NULL);
 		return 0;
@@ -174,7 +195,7 @@ static int kc_token_erase(const char *server, const char *organization)
 }
 
 struct token_list {
-	struct keystore_token *items;
+	struct gc_token_item *items;
 	size_t n;
 };
 
@@ -191,27 +212,21 @@ static void add_token(key_serial_t id, const char *org, void *arg)
 	l->n++;
 }
 
-static int kc_token_list(const char *server, struct keystore_token **out, size_t *n)
+static int kc_token_list(const struct token_tier *t, const char *server,
+			 struct gc_token_item **out, size_t *n)
 {
 	struct token_list l = { NULL, 0 };
 	int err = each_key(server, add_token, &l);
 
+	(void)t;
 	*out = l.items;
 	*n = l.n;
 	return err;
 }
 
-const struct keystore_ops keystore_keyctl_ops = {
-	.abi_version = KEYSTORE_ABI_VERSION,
-	.name = "keyctl",
-	.token_get = kc_token_get,
-	.token_store = kc_token_store,
-	.token_erase = kc_token_erase,
-	.token_list = kc_token_list,
-};
 
 /* "gc1\nFINGERPRINT\nKIND\nORGANIZATION\nUSERNAME": nothing secret */
-int keyctl_summary_get(const char *server, struct credential *out, char fp[17])
+static int kc_summary_get(const char *server, struct gc_credential *out, char fp[17])
 {
 	char *desc = xasprintf(SUMMARY_PREFIX "%s", server);
 	key_serial_t id = find(desc);
@@ -243,7 +258,7 @@ int keyctl_summary_get(const char *server, struct credential *out, char fp[17])
 	return 0;
 }
 
-int keyctl_summary_put(const struct credential *cred, const char *fp, int64_t expires_at)
+static int kc_summary_put(const struct gc_credential *cred, const char *fp, int64_t expires_at)
 {
 	char *desc, *payload;
 	int err;
@@ -257,4 +272,20 @@ int keyctl_summary_put(const struct credential *cred, const char *fp, int64_t ex
 	free(desc);
 	free(payload);
 	return err;
+}
+
+static const struct token_tier keyctl_tier = {
+	.name = "keyctl",
+	.caps = TIER_SUMMARY,
+	.get = kc_token_get,
+	.put = kc_token_put,
+	.erase = kc_token_erase,
+	.list = kc_token_list,
+	.summary_get = kc_summary_get,
+	.summary_put = kc_summary_put,
+};
+
+const struct token_tier *tier_keyctl(void)
+{
+	return keyctl_usable() ? &keyctl_tier : NULL;
 }

@@ -1,12 +1,14 @@
 #include "autoconfig.h"
 
-#include "helper/exchange.h"
-#include "helper/codec.h"
-#include "helper/common.h"
-#include "helper/http.h"
-#include "helper/tokentime.h"
-#include "helper/url.h"
-#include "keystore/keystore.h"
+#include "token/exchange.h"
+#include "lib/codec.h"
+#include "lib/common.h"
+#include "token/http.h"
+#include "lib/tokentime.h"
+#include "lib/url.h"
+#include "keystore/stack.h"
+#include "lib/org.h"
+#include "lib/text.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -17,7 +19,6 @@
 #include <time.h>
 
 #define MAX_TOKEN (8 * 1024)
-#define DEFAULT_TIMEOUT 30
 #define MAX_ATTEMPTS 3
 #define BACKOFF_MS 250		/* first wait 250-500 ms, then doubling */
 #define MIN_ATTEMPT_MS 100	/* no retry with less time than this left */
@@ -51,27 +52,19 @@ void exchange_result_release(struct exchange_result *res)
 
 char *exchange_build_url(const struct exchange_params *p)
 {
-	const char *path = p->token_path && *p->token_path ? p->token_path : "/v1/token";
+	const char *path = p->token_path && *p->token_path ? p->token_path : EXCHANGE_DEFAULT_PATH;
 	const char *slash = *path == '/' ? "" : "/";
 	char *esc, *url;
 
 	if (!p->organization || !*p->organization)
 		return xasprintf("%s%s%s", p->server, slash, path);
-	esc = url_escape(p->organization);
+	esc = url_escape(org_value(p->organization));
 	url = xasprintf("%s%s%s%c%s=%s", p->server, slash, path,
 			strchr(path, '?') ? '&' : '?',
-			url_is_uuid(p->organization) ? "organization_id" : "organization_slug",
+			org_is_id(p->organization) ? "organization_id" : "organization_slug",
 			esc);
 	free(esc);
 	return url;
-}
-
-static bool has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
 }
 
 char *exchange_auth_header(const char *kind, const char *username, const char *secret)
@@ -84,8 +77,8 @@ char *exchange_auth_header(const char *kind, const char *username, const char *s
 	 * A CR or LF in a header value would let a stored secret inject
 	 * headers into the request; refuse it like an unknown kind.
 	 */
-	if (!secret || !credential_kind_valid(kind) || has_control(secret) ||
-	    (username && has_control(username)))
+	if (!secret || !credential_kind_valid(kind) || text_has_control(secret) ||
+	    (username && text_has_control(username)))
 		return NULL;
 	if (!strcmp(kind, "api-key"))
 		return xasprintf("Galileo-API-Key: %s", secret);
@@ -194,22 +187,14 @@ out:
 	return err;
 }
 
-/*
- * The server's words go into our one-line message: keep terminal control
- * sequences out of it.
- */
-static void append_clean(char **buf, size_t *len, const char *s)
+/* append s to the growing *buf (gc_error() escapes what it must show) */
+static void append(char **buf, size_t *len, const char *s)
 {
 	size_t n = strlen(s);
 
-	*buf = realloc(*buf, *len + n + 1);
-	if (!*buf)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-
-		(*buf)[(*len)++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, s, n);
+	*len += n;
 	(*buf)[*len] = '\0';
 }
 
@@ -223,7 +208,7 @@ static char *detail_text(const char *body, size_t body_len)
 	root = json_loadb(body, body_len, 0, NULL);
 	detail = json_object_get(root, "detail");
 	if (json_is_string(detail))	/* HTTPException(422, detail="…") */
-		append_clean(&out, &len, json_string_value(detail));
+		append(&out, &len, json_string_value(detail));
 	json_array_foreach(detail, i, entry) {
 		json_t *loc = json_object_get(entry, "loc");
 		json_t *msg = json_object_get(entry, "msg");
@@ -233,30 +218,30 @@ static char *detail_text(const char *body, size_t body_len)
 		if (!json_is_string(msg))
 			continue;
 		if (len)
-			append_clean(&out, &len, "; ");
+			append(&out, &len, "; ");
 		json_array_foreach(loc, j, part) {
 			char num[32];
 
 			if (j)
-				append_clean(&out, &len, ".");
+				append(&out, &len, ".");
 			if (json_is_integer(part)) {
 				snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
 					 json_integer_value(part));
-				append_clean(&out, &len, num);
+				append(&out, &len, num);
 			} else if (json_is_string(part)) {
-				append_clean(&out, &len, json_string_value(part));
+				append(&out, &len, json_string_value(part));
 			}
 		}
 		if (json_array_size(loc))
-			append_clean(&out, &len, ": ");
-		append_clean(&out, &len, json_string_value(msg));
+			append(&out, &len, ": ");
+		append(&out, &len, json_string_value(msg));
 	}
 	json_decref(root);
 	return out;
 }
 
 /* every copy of secret in text (a server echoing it back) becomes "***" */
-static char *redact(char *text, const char *secret)
+static char *redact_one(char *text, const char *secret)
 {
 	size_t n = secret ? strlen(secret) : 0, off = 0;
 	char *hit, *out;
@@ -271,10 +256,18 @@ static char *redact(char *text, const char *secret)
 	return text;
 }
 
-/* secret: the one sent, never to be shown; may be NULL */
+/* each form of the credential that was sent (NULL-terminated list) */
+static char *redact(char *text, const char *const *sent)
+{
+	for (; sent && *sent; sent++)
+		text = redact_one(text, *sent);
+	return text;
+}
+
+/* sent: every form of the credential that went out, never to be shown */
 static int parse_response(const char *server, long status, const char *body,
 			  size_t body_len, const char *date_header, int64_t now,
-			  const struct tries *t, const char *secret,
+			  const struct tries *t, const char *const *sent,
 			  struct exchange_result *res)
 {
 	char *detail;
@@ -292,7 +285,7 @@ static int parse_response(const char *server, long status, const char *body,
 				"the server '%s' rejected the credential (HTTP %ld%s); run 'galileo-credential login --server %s'",
 				server, status, t->semi, server);
 	if (status == 422) {
-		detail = redact(detail_text(body, body_len), secret);
+		detail = redact(detail_text(body, body_len), sent);
 		if (detail)
 			err = gc_error(GCERR_INPUT,
 				       "the server '%s' refused the request: %s%s",
@@ -386,20 +379,106 @@ static int64_t retry_after_ms(const struct http_response *resp)
 	return when > base ? (when - base) * 1000 : 0;
 }
 
+/* what one exchange carries from attempt to attempt */
+struct attempts {
+	const struct http_ops *http;
+	const char *kind;
+	struct http_request req;
+	struct http_response resp;
+	char errbuf[256];
+	int64_t deadline;
+	int n;			/* attempts made */
+	int err;		/* of the last attempt's transport */
+	bool transient;		/* the last failure may be cured by another try */
+	long retry_in;		/* seconds the server asked for, beyond our time */
+};
+
+static int64_t attempt_once(struct attempts *a)
+{
+	int64_t left = a->deadline - monotonic_ms();
+
+	a->req.timeout_ms = left > 0 ? (long)left : 1;
+	gc_debug("exchange: attempt %d of %d: GET %s (%s credential: ***), %ld ms left",
+		 a->n, MAX_ATTEMPTS, a->req.url, a->kind, a->req.timeout_ms);
+	a->errbuf[0] = '\0';
+	a->err = a->http->get(&a->req, &a->resp, a->errbuf, sizeof(a->errbuf));
+	if (a->err) {
+		a->transient = a->resp.failure == HTTP_FAIL_TRANSIENT ||
+			       a->resp.failure == HTTP_FAIL_TIMEOUT;
+		gc_debug("exchange: attempt %d failed: %s", a->n,
+			 *a->errbuf ? a->errbuf : "unknown error");
+		return -1;
+	}
+	a->transient = a->resp.status >= 500 || a->resp.status == 429;
+	gc_debug("exchange: HTTP %ld, %zu byte body%s%s%s%s", a->resp.status,
+		 a->resp.body_len, a->resp.date ? ", Date: " : "",
+		 a->resp.date ? a->resp.date : "",
+		 a->resp.retry_after ? ", Retry-After: " : "",
+		 a->resp.retry_after ? a->resp.retry_after : "");
+	return a->transient ? retry_after_ms(&a->resp) : -1;
+}
+
+/* CONTRACT section 8: every attempt and every wait inside timeout */
+static void run_attempts(struct attempts *a)
+{
+	int64_t wait, left, ra;
+
+	for (a->n = 1;; a->n++) {
+		ra = attempt_once(a);
+		if (!a->transient || a->n == MAX_ATTEMPTS)
+			return;
+		wait = backoff_ms(a->n);
+		if (ra > wait)
+			wait = ra;
+		left = a->deadline - monotonic_ms();
+		if (wait + MIN_ATTEMPT_MS > left) {
+			gc_debug("exchange: no attempt %d: waiting %lld ms would leave too little of %lld ms",
+				 a->n + 1, (long long)wait, (long long)left);
+			if (ra > left)	/* the server's own word: say it */
+				a->retry_in = (long)((ra + 999) / 1000);
+			return;
+		}
+		gc_debug("exchange: waiting %lld ms before attempt %d%s", (long long)wait,
+			 a->n + 1, ra >= 0 ? " (Retry-After)" : "");
+		if (a->http->response_release)
+			a->http->response_release(&a->resp);
+		memset(&a->resp, 0, sizeof(a->resp));
+		sleep_ms(wait);
+	}
+}
+
+/* the last attempt's outcome as the one message of the exchange */
+static int outcome(struct attempts *a, const struct exchange_params *p, long timeout,
+		   const char *const *sent, struct exchange_result *res)
+{
+	struct tries t;
+	int err;
+
+	tries_init(&t, a->n, a->retry_in);
+	if (a->err && a->resp.failure == HTTP_FAIL_TIMEOUT)
+		return gc_error(GCERR_NETWORK, "cannot reach '%s': timed out after %ld s%s",
+				p->server, timeout, t.paren);
+	if (a->err)
+		return gc_error(GCERR_NETWORK, a->transient ? "cannot reach '%s': %s%s"
+							    : "the request to '%s' failed: %s%s",
+				p->server, *a->errbuf ? a->errbuf : "unknown error", t.paren);
+	err = parse_response(p->server, a->resp.status, a->resp.body, a->resp.body_len,
+			     a->resp.date, (int64_t)time(NULL), &t, sent, res);
+	if (!err)
+		gc_debug("exchange: got a token (***), expires_at %lld, lifetime %lld s",
+			 (long long)res->expires_at, (long long)res->lifetime);
+	return err;
+}
+
 int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 		 struct exchange_result *res)
 {
-	struct http_request req = { 0 };
-	struct http_response resp = { 0 };
 	const char *kind = p->kind ? p->kind : "api-key";
-	long timeout = p->timeout > 0 ? p->timeout : DEFAULT_TIMEOUT;
-	int64_t deadline, left, wait, ra;
-	long retry_in = 0;
-	char errbuf[256] = "";
-	struct tries t;
+	long timeout = p->timeout > 0 ? p->timeout : EXCHANGE_DEFAULT_TIMEOUT;
+	struct attempts a = { .http = http, .kind = kind };
+	const char *sent[3] = { p->secret, NULL, NULL };
 	char *url, *header;
-	int err, attempt;
-	bool transient;
+	int err;
 
 	memset(res, 0, sizeof(*res));
 	if (!http || http->abi_version != HTTP_ABI_VERSION || !http->get)
@@ -412,77 +491,20 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 		return gc_error(GCERR_INPUT,
 				"the credential for '%s' holds a control character; run 'galileo-credential login --server %s'",
 				p->server, p->server);
+	/* the header's last word is what went out: the key, token or Basic base64 */
+	sent[1] = strrchr(header, ' ') + 1;
 	url = exchange_build_url(p);
-
-	req.url = url;
-	req.auth_header = header;
-	req.user_agent = "galileo-credential/" PACKAGE_VERSION;
-	req.ca_file = p->ca_file;
-	req.debug = gc_debug_enabled();
-	deadline = monotonic_ms() + (int64_t)timeout * 1000;
-
-	/* CONTRACT section 8: every attempt and every wait inside timeout */
-	for (attempt = 1;; attempt++) {
-		left = deadline - monotonic_ms();
-		req.timeout_ms = left > 0 ? (long)left : 1;
-		gc_debug("exchange: attempt %d of %d: GET %s (%s credential: ***), %ld ms left",
-			 attempt, MAX_ATTEMPTS, url, kind, req.timeout_ms);
-		errbuf[0] = '\0';
-		ra = -1;
-		err = http->get(&req, &resp, errbuf, sizeof(errbuf));
-		if (err) {
-			transient = resp.failure == HTTP_FAIL_TRANSIENT ||
-				    resp.failure == HTTP_FAIL_TIMEOUT;
-			gc_debug("exchange: attempt %d failed: %s", attempt,
-				 *errbuf ? errbuf : "unknown error");
-		} else {
-			transient = resp.status >= 500 || resp.status == 429;
-			ra = transient ? retry_after_ms(&resp) : -1;
-			gc_debug("exchange: HTTP %ld, %zu byte body%s%s%s%s", resp.status,
-				 resp.body_len, resp.date ? ", Date: " : "",
-				 resp.date ? resp.date : "",
-				 resp.retry_after ? ", Retry-After: " : "",
-				 resp.retry_after ? resp.retry_after : "");
-		}
-		if (!transient || attempt == MAX_ATTEMPTS)
-			break;
-		wait = backoff_ms(attempt);
-		if (ra > wait)
-			wait = ra;
-		left = deadline - monotonic_ms();
-		if (wait + MIN_ATTEMPT_MS > left) {
-			gc_debug("exchange: no attempt %d: waiting %lld ms would leave too little of %lld ms",
-				 attempt + 1, (long long)wait, (long long)left);
-			if (ra > left)	/* the server's own word: say it */
-				retry_in = (long)((ra + 999) / 1000);
-			break;
-		}
-		gc_debug("exchange: waiting %lld ms before attempt %d%s", (long long)wait,
-			 attempt + 1, ra >= 0 ? " (Retry-After)" : "");
-		if (http->response_release)
-			http->response_release(&resp);
-		memset(&resp, 0, sizeof(resp));
-		sleep_ms(wait);
-	}
+	a.req.url = url;
+	a.req.auth_header = header;
+	a.req.user_agent = "galileo-credential/" PACKAGE_VERSION;
+	a.req.ca_file = p->ca_file;
+	a.req.debug = gc_debug_enabled();
+	a.deadline = monotonic_ms() + (int64_t)timeout * 1000;
+	run_attempts(&a);
+	err = outcome(&a, p, timeout, sent, res);
 	secret_free(header);
-
-	tries_init(&t, attempt, retry_in);
-	if (err && resp.failure == HTTP_FAIL_TIMEOUT) {
-		err = gc_error(GCERR_NETWORK, "cannot reach '%s': timed out after %ld s%s",
-			       p->server, timeout, t.paren);
-	} else if (err) {
-		err = gc_error(GCERR_NETWORK, transient ? "cannot reach '%s': %s%s"
-						      : "the request to '%s' failed: %s%s",
-			       p->server, *errbuf ? errbuf : "unknown error", t.paren);
-	} else {
-		err = parse_response(p->server, resp.status, resp.body, resp.body_len,
-				     resp.date, (int64_t)time(NULL), &t, p->secret, res);
-		if (!err)
-			gc_debug("exchange: got a token (***), expires_at %lld, lifetime %lld s",
-				 (long long)res->expires_at, (long long)res->lifetime);
-	}
 	if (http->response_release)
-		http->response_release(&resp);
+		http->response_release(&a.resp);
 	free(url);
 	return err;
 }

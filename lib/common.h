@@ -23,17 +23,22 @@ enum gc_err {
 	GCERR_KEYSTORE = -6,	/* keystore unavailable */
 	GCERR_INPUT = -7,	/* bad input, refused URL, 422 */
 	GCERR_NOMEM = -8,
+	GCERR_FULL = -9,	/* a store's quota is full (the kernel's key quota) */
 };
 
 /* exit code for an error value (0 for GC_OK) */
 int gc_exit_code(int err);
+
+/* a short phrase for err, for when no message was recorded: never "failed" */
+const char *gc_strerror(int err);
 
 /*
  * Record the message for the current failure (printf-style, lower case, no
  * "galileo-credential: " prefix, no newline) and return err, so callers can
  * write `return gc_error(GCERR_INPUT, "bad '%s'", x);`.  The first message
  * set wins until gc_error_clear(); later, less specific ones are dropped.
- * Never pass a secret.
+ * Control characters and bidirectional controls in the result (a peer's
+ * text quoted in it) are escaped.  Never pass a secret.
  */
 int gc_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *gc_error_message(void);	/* NULL when none recorded */

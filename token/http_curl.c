@@ -1,7 +1,7 @@
 #include "autoconfig.h"
 
-#include "helper/http.h"
-#include "helper/common.h"
+#include "token/http.h"
+#include "lib/common.h"	/* the error codes only: this module links nothing of the program */
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -12,7 +12,25 @@
 /*
  * The libcurl transport: one GET, no redirects, verification always on, the
  * body bounded and kept only in buffers that are wiped before being freed.
+ * It uses only what the program hands it (struct gc_services).
  */
+
+static const struct gc_services *svc;
+
+static void *must(void *p)
+{
+	if (!p)
+		abort();	/* as the program's x-allocators do */
+	return p;
+}
+
+static void freezero(void *p, size_t n)
+{
+	if (p) {
+		svc->wipe(p, n);
+		free(p);
+	}
+}
 
 struct body {
 	char *buf;
@@ -37,10 +55,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 		while (cap < b->len + n + 1)
 			cap *= 2;
 		/* no realloc: it could leave a copy of the body behind unwiped */
-		grown = xmalloc(cap);
+		grown = must(malloc(cap));
 		if (b->len)
 			memcpy(grown, b->buf, b->len);
-		secret_freezero(b->buf, b->cap);
+		freezero(b->buf, b->cap);
 		b->buf = grown;
 		b->cap = cap;
 	}
@@ -66,7 +84,7 @@ static char *header_value(const char *line, size_t len, const char *name)
 		end--;
 	if (end - v > 128)
 		return NULL;	/* no sane Date or Retry-After is this long */
-	return xstrndup(v, end - v);
+	return must(strndup(v, (size_t)(end - v)));
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
@@ -166,61 +184,24 @@ static void wipe_headers(struct curl_slist *list)
 	struct curl_slist *l;
 
 	for (l = list; l; l = l->next)
-		secret_wipe(l->data, strlen(l->data));
+		svc->wipe(l->data, strlen(l->data));
 	curl_slist_free_all(list);
 }
 
 static void http_curl_response_release(struct http_response *resp)
 {
 	if (resp->body)
-		secret_freezero(resp->body, resp->body_len + 1);
+		freezero(resp->body, resp->body_len + 1);
 	free(resp->date);
 	free(resp->retry_after);
 	memset(resp, 0, sizeof(*resp));
 }
 
-static int http_curl_get(const struct http_request *req, struct http_response *resp,
-			 char *errbuf, size_t errlen)
+/* every option of the one GET; CURLE_OK or the first that failed */
+static CURLcode setup(CURL *h, const struct http_request *req, struct curl_slist *headers,
+		      struct body *b, struct http_response *resp, char *detail)
 {
-	static int global_ready;
-	char detail[CURL_ERROR_SIZE] = "";
-	struct curl_slist *headers = NULL;
-	struct body b = { 0 };
 	CURLcode rc;
-	CURL *h;
-	int ret = GCERR_NETWORK;
-	enum http_failure failure = HTTP_FAIL_PERMANENT;
-
-	memset(resp, 0, sizeof(*resp));
-	resp->failure = HTTP_FAIL_PERMANENT;	/* until it is known better */
-	if (req->auth_header && strpbrk(req->auth_header, "\r\n")) {
-		snprintf(errbuf, errlen, "refusing a credential that holds a line break");
-		return GCERR_INPUT;
-	}
-	if (!global_ready) {
-		rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-		if (rc != CURLE_OK) {
-			snprintf(errbuf, errlen, "cannot initialise libcurl: %s",
-				 curl_easy_strerror(rc));
-			return GCERR_NETWORK;
-		}
-		global_ready = 1;
-	}
-	h = curl_easy_init();
-	if (!h) {
-		snprintf(errbuf, errlen, "cannot initialise libcurl");
-		return GCERR_NETWORK;
-	}
-	if (req->auth_header) {
-		headers = curl_slist_append(NULL, req->auth_header);
-		if (!headers) {
-			snprintf(errbuf, errlen, "out of memory");
-			curl_easy_cleanup(h);
-			return GCERR_NOMEM;
-		}
-	}
-	if (req->debug)
-		gc_debug("http: GET %.*s", (int)strcspn(req->url, "?"), req->url);
 
 	if ((rc = curl_easy_setopt(h, CURLOPT_URL, req->url)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http")) ||
@@ -231,60 +212,111 @@ static int http_curl_get(const struct http_request *req, struct http_response *r
 	    (rc = curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms)) ||
-	    (rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-				   (curl_off_t)HTTP_MAX_BODY)) ||
+	    (rc = curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body)) ||
-	    (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, &b)) ||
+	    (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, b)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_HEADERDATA, resp)) ||
 	    (rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers)))
-		goto setopt_failed;
+		return rc;
 	if (req->user_agent && (rc = curl_easy_setopt(h, CURLOPT_USERAGENT, req->user_agent)))
-		goto setopt_failed;
+		return rc;
 	/* a configured CA file replaces the system store, it does not add to it */
 	if (req->ca_file && ((rc = curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file)) ||
 			     (rc = curl_easy_setopt(h, CURLOPT_CAPATH, NULL))))
-		goto setopt_failed;
+		return rc;
+	return CURLE_OK;
+}
 
-	rc = curl_easy_perform(h);
-	if (rc != CURLE_OK) {
+/* a handle and the header list; GCERR_* with errbuf set when not */
+static int prepare(const struct http_request *req, CURL **h, struct curl_slist **headers,
+		   char *errbuf, size_t errlen)
+{
+	static int global_ready;
+	CURLcode rc;
+
+	if (!global_ready) {
+		rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (rc != CURLE_OK) {
+			snprintf(errbuf, errlen, "cannot initialise libcurl: %s", curl_easy_strerror(rc));
+			return GCERR_NETWORK;
+		}
+		global_ready = 1;
+	}
+	*headers = NULL;
+	if (!(*h = curl_easy_init())) {
+		snprintf(errbuf, errlen, "cannot initialise libcurl");
+		return GCERR_NETWORK;
+	}
+	if (req->auth_header && !(*headers = curl_slist_append(NULL, req->auth_header))) {
+		snprintf(errbuf, errlen, "out of memory");
+		curl_easy_cleanup(*h);
+		return GCERR_NOMEM;
+	}
+	return 0;
+}
+
+static int http_curl_get(const struct http_request *req, struct http_response *resp,
+			 char *errbuf, size_t errlen)
+{
+	char detail[CURL_ERROR_SIZE] = "";
+	struct curl_slist *headers;
+	struct body b = { 0 };
+	enum http_failure failure = HTTP_FAIL_PERMANENT;
+	int ret;
+	CURLcode rc;
+	CURL *h;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->failure = HTTP_FAIL_PERMANENT;	/* until it is known better */
+	if (req->auth_header && strpbrk(req->auth_header, "\r\n")) {
+		snprintf(errbuf, errlen, "refusing a credential that holds a line break");
+		return GCERR_INPUT;
+	}
+	if ((ret = prepare(req, &h, &headers, errbuf, errlen)))
+		return ret;
+	ret = GCERR_NETWORK;
+	if (req->debug)
+		svc->debug("http: GET %.*s", (int)strcspn(req->url, "?"), req->url);
+	if ((rc = setup(h, req, headers, &b, resp, detail))) {
+		snprintf(errbuf, errlen, "cannot set up the request: %s", curl_easy_strerror(rc));
+	} else if ((rc = curl_easy_perform(h)) != CURLE_OK) {
 		describe(rc, &b, detail, req->timeout_ms, errbuf, errlen);
 		failure = b.too_big ? HTTP_FAIL_PERMANENT : classify(rc);
-		goto out;
-	}
-	if ((rc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status))) {
+	} else if ((rc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status))) {
 		snprintf(errbuf, errlen, "%s", curl_easy_strerror(rc));
-		goto out;
+	} else {
+		resp->body = b.buf ? b.buf : must(calloc(1, 1));
+		resp->body_len = b.len;
+		resp->failure = HTTP_FAIL_NONE;
+		b.buf = NULL;
+		if (req->debug)
+			svc->debug("http: status %ld, %zu bytes", resp->status, resp->body_len);
+		ret = 0;
 	}
-	if (!b.buf)
-		b.buf = xcalloc(1, 1);
-	resp->body = b.buf;
-	resp->body_len = b.len;
-	resp->failure = HTTP_FAIL_NONE;
-	b.buf = NULL;
-	if (req->debug)
-		gc_debug("http: status %ld, %zu bytes", resp->status, resp->body_len);
-	ret = 0;
-	goto out;
-
-setopt_failed:
-	snprintf(errbuf, errlen, "cannot set up the request: %s", curl_easy_strerror(rc));
-out:
 	curl_easy_cleanup(h);
 	wipe_headers(headers);
-	secret_freezero(b.buf, b.cap);
+	freezero(b.buf, b.cap);
 	if (ret) {
 		if (req->debug)
-			gc_debug("http: %s", errbuf);
+			svc->debug("http: %s", errbuf);
 		http_curl_response_release(resp);
 		resp->failure = failure;
 	}
 	return ret;
 }
 
-const struct http_ops http_module_ops = {
+static const struct http_ops ops = {
 	.abi_version = HTTP_ABI_VERSION,
 	.get = http_curl_get,
 	.response_release = http_curl_response_release,
 };
+
+const struct http_ops *http_module_init(const struct gc_services *services)
+{
+	if (!services || services->interface_version != GC_MODULE_INTERFACE_VERSION)
+		return NULL;
+	svc = services;
+	return &ops;
+}

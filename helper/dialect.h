@@ -1,0 +1,23 @@
+/*
+ * The dialects (CONTRACT sections 4-6), each an op table over its codec
+ * in the shape of git's git-credential-libsecret.c.  Each returns 0 or a
+ * GCERR_* code with its one message recorded; main() prints it as the
+ * dialect wants and turns it into the exit code.  A dialect that must
+ * stay silent (git's not-found, ignored requests) returns 0.
+ */
+#ifndef GC_DIALECT_H
+#define GC_DIALECT_H
+
+#include "helper/session.h"
+
+/* argv[0] is the command: login, token, … or a git action */
+int native_main(struct session *s, int argc, char **argv);
+
+int git_main(struct session *s, const char *action);
+
+int docker_main(struct session *s, const char *action);
+
+/* the native usage text */
+extern const char native_usage[];
+
+#endif

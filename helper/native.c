@@ -1,0 +1,298 @@
+#include "autoconfig.h"
+
+#include "helper/dialect.h"
+#include "helper/prompt.h"
+#include "helper/status.h"
+#include "helper/store.h"
+#include "lib/common.h"
+#include "lib/org.h"
+#include "token/policy.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The native dialect (CONTRACT section 4): login, logout, token, status,
+ * doctor, and the git actions under their own names.
+ */
+
+struct options {
+	const char *server;
+	const char *kind;
+	const char *username;
+	const char *org_id;
+	const char *org_slug;
+	int no_verify;
+	int refresh;
+	int json;
+};
+
+const char native_usage[] =
+	"usage: galileo-credential login  [--server URL] [--kind api-key|basic|bearer]\n"
+	"                                 [--username NAME] [--org-id UUID | --org-slug SLUG]\n"
+	"                                 [--no-verify]\n"
+	"       galileo-credential logout [--server URL]\n"
+	"       galileo-credential token  [--server URL] [--org-id UUID | --org-slug SLUG] [--refresh]\n"
+	"       galileo-credential status [--server URL] [--json]\n"
+	"       galileo-credential doctor [--server URL]\n"
+	"       galileo-credential get | store | erase | capability   (git format on stdin)\n"
+	"       galileo-credential --help | --version\n"
+	"\n"
+	"Also runs as git-credential-galileo and docker-credential-galileo.\n"
+	"See galileo-credential(1).\n";
+
+/* fmt is a literal: the hint is appended at compile time */
+#define usage_error(fmt, arg) \
+	gc_error(GCERR_USAGE, fmt "; see 'galileo-credential --help'", arg)
+
+static const struct option_spec {
+	const char *name;
+	size_t off;
+	int flag;
+} option_table[] = {
+	{ "server", offsetof(struct options, server), 0 },
+	{ "kind", offsetof(struct options, kind), 0 },
+	{ "username", offsetof(struct options, username), 0 },
+	{ "org-id", offsetof(struct options, org_id), 0 },
+	{ "org-slug", offsetof(struct options, org_slug), 0 },
+	{ "no-verify", offsetof(struct options, no_verify), 1 },
+	{ "refresh", offsetof(struct options, refresh), 1 },
+	{ "json", offsetof(struct options, json), 1 },
+};
+
+static const struct option_spec *find_option(const char *name, const char *allowed)
+{
+	char pattern[40];
+
+	snprintf(pattern, sizeof(pattern), "|%s|", name);
+	if (!strstr(allowed, pattern))
+		return NULL;
+	for (size_t k = 0; k < sizeof(option_table) / sizeof(option_table[0]); k++)
+		if (!strcmp(option_table[k].name, name))
+			return &option_table[k];
+	return NULL;
+}
+
+/*
+ * --name VALUE and --name=VALUE.  allowed lists the options the command
+ * takes, as "|server|kind|".
+ */
+static int parse_options(int argc, char **argv, const char *allowed, struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL;
+		const struct option_spec *spec;
+		char name[32];
+		size_t n;
+
+		if (strncmp(arg, "--", 2) != 0)
+			return usage_error("unexpected argument '%s'", arg);
+		n = strcspn(arg + 2, "=");
+		if (n >= sizeof(name))
+			return usage_error("unknown option '%s'", arg);
+		memcpy(name, arg + 2, n);
+		name[n] = '\0';
+		if (!(spec = find_option(name, allowed)))
+			return usage_error("unknown option '%s'", arg);
+		if (spec->flag) {
+			if (arg[2 + n] == '=')
+				return usage_error("option '--%s' takes no value", name);
+			*(int *)((char *)o + spec->off) = 1;
+			continue;
+		}
+		if (arg[2 + n] == '=')
+			value = arg + 3 + n;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		if (!value || !*value)
+			return usage_error("option '--%s' needs a value", name);
+		*(const char **)((char *)o + spec->off) = value;
+	}
+	return 0;
+}
+
+static char *login_prompt(const struct session *s, const struct options *o, const char *kind)
+{
+	if (!strcmp(kind, "basic"))
+		return xasprintf("Password for '%s' at '%s': ", o->username, s->server);
+	if (!strcmp(kind, "bearer"))
+		return xasprintf("Bearer token for '%s': ", s->server);
+	return xasprintf("Galileo API key for '%s': ", s->server);
+}
+
+/* the credential login was given, checked: exit 7 for what cannot be stored */
+static int login_credential(struct session *s, const struct options *o, const char *kind,
+			    struct gc_credential *cred)
+{
+	char *prompt = login_prompt(s, o, kind);
+	int err;
+
+	cred->secret = prompt_secret(prompt);
+	free(prompt);
+	if (!cred->secret || !*cred->secret)
+		return gc_error(GCERR_INPUT, "no secret given for '%s'; nothing stored", s->server);
+	cred->server = xstrdup(s->server);
+	cred->kind = xstrdup(kind);
+	cred->username = xstrdup(o->username ? o->username : "");
+	/* only what login was asked for is remembered as the default */
+	cred->organization = o->org_id ? xstrdup(o->org_id) :
+			     o->org_slug ? org_from_slug(o->org_slug) : xstrdup("");
+	if ((err = store_check_values(cred)))
+		return err;
+	if (store_is_jwt_key(cred))
+		return gc_error(GCERR_INPUT, "that is an access token (a JWT), not an API key; nothing stored for '%s'",
+				s->server);
+	return 0;
+}
+
+static int cmd_login(struct session *s, const struct options *o)
+{
+	struct gc_credential cred = { 0 };
+	struct cached_token tok = { 0 };
+	const char *kind = o->kind ? o->kind : "api-key";
+	struct token_request r = { 0 };
+	struct stack_entry *writer;
+	struct exchange_result res;
+	char *org = NULL;
+	int err;
+
+	if (!credential_kind_valid(kind))
+		return gc_error(GCERR_USAGE, "unknown kind '%s'; use api-key, basic or bearer", kind);
+	if (!strcmp(kind, "basic") && !o->username)
+		return gc_error(GCERR_USAGE, "--kind basic needs --username; see 'galileo-credential --help'");
+	if ((err = session_explicit_org(o->org_id, o->org_slug, &org)) ||
+	    (err = session_use_server(s, o->server, true)))
+		goto out;
+	/* find out the keystore can store before asking for anything */
+	if ((err = stack_writer(session_stack(s), &writer)) ||
+	    (err = login_credential(s, o, kind, &cred)))
+		goto out;
+	r.org = org;
+	r.org_config = s->org_config;
+	if (!o->no_verify) {
+		if ((err = session_exchange(s, &cred, token_org(&r, &cred), &res)))
+			goto out;
+		token_from_result(&res, &cred, &tok);
+	}
+	if ((err = store_write(s, &cred, tok.token ? &tok : NULL, token_org(&r, &cred))))
+		goto out;
+	fprintf(stderr, "galileo-credential: logged in to '%s'\n", s->server);
+out:
+	free(org);
+	cached_token_release(&tok);
+	credential_release(&cred);
+	return err;
+}
+
+static int cmd_logout(struct session *s, const struct options *o)
+{
+	int err;
+
+	if ((err = session_use_server(s, o->server, true)))
+		return err;
+	return store_erase(s);
+}
+
+static int cmd_token(struct session *s, const struct options *o)
+{
+	struct gc_credential cred;
+	struct cached_token tok;
+	struct token_request r = { .refresh = o->refresh };
+	struct token_policy p;
+	char *org = NULL;
+	int err;
+
+	if ((err = session_explicit_org(o->org_id, o->org_slug, &org)) ||
+	    (err = session_use_server(s, o->server, true)))
+		goto out;
+	r.org = org;
+	r.org_config = s->org_config;
+	session_policy(s, &p);
+	if ((err = token_obtain(&p, &r, &cred, &tok)))
+		goto out;
+	printf("%s\n", tok.token);
+	cached_token_release(&tok);
+	credential_release(&cred);
+out:
+	free(org);
+	return err;
+}
+
+static int cmd_status(struct session *s, const struct options *o)
+{
+	int err;
+
+	if ((err = session_use_server(s, o->server, true)))
+		return err;
+	return status_print(s, o->server != NULL, o->json);
+}
+
+static int cmd_doctor(struct session *s, const struct options *o)
+{
+	int err;
+
+	if ((err = session_use_server(s, o->server, true)))
+		return err;
+	return doctor_print(s);
+}
+
+static const struct command {
+	const char *name;
+	const char *options;
+	int (*run)(struct session *s, const struct options *o);
+	const char *usage;
+} commands[] = {
+	{ "login", "|server|kind|username|org-id|org-slug|no-verify|", cmd_login,
+	  "usage: galileo-credential login [--server URL] [--kind api-key|basic|bearer] [--username NAME] [--org-id UUID | --org-slug SLUG] [--no-verify]\n" },
+	{ "logout", "|server|", cmd_logout,
+	  "usage: galileo-credential logout [--server URL]\n" },
+	{ "token", "|server|org-id|org-slug|refresh|", cmd_token,
+	  "usage: galileo-credential token [--server URL] [--org-id UUID | --org-slug SLUG] [--refresh]\n" },
+	{ "status", "|server|json|", cmd_status,
+	  "usage: galileo-credential status [--server URL] [--json]\n" },
+	{ "doctor", "|server|", cmd_doctor,
+	  "usage: galileo-credential doctor [--server URL]\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+int native_main(struct session *s, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	struct options o;
+	int err;
+
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		fputs(native_usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("galileo-credential %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "get") || !strcmp(cmd, "store") || !strcmp(cmd, "erase") ||
+	    !strcmp(cmd, "capability"))
+		return git_main(s, cmd);
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(c->name, cmd))
+			continue;
+		if (wants_help(argc, argv)) {
+			fputs(c->usage, stdout);
+			return 0;
+		}
+		if ((err = parse_options(argc - 1, argv + 1, c->options, &o)))
+			return err;
+		return c->run(s, &o);
+	}
+	return usage_error("unknown command '%s'", cmd);
+}

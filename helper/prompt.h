@@ -1,0 +1,21 @@
+/* Reading a secret from a person or a pipe (CONTRACT sections 4 and 10). */
+#ifndef GC_PROMPT_H
+#define GC_PROMPT_H
+
+#include <stdio.h>
+
+#define SECRET_LINE_MAX (64 * 1024)
+
+/*
+ * The secret: from the terminal with echo off after showing prompt (as
+ * ssh's read_passphrase), else one line of stdin.  The line's newline
+ * (and a CR before it) is not part of the secret.  A signal that ends the
+ * program at the prompt leaves the terminal as it was.  New string
+ * (secret_free), or NULL on EOF or an oversize line (with a message).
+ */
+char *prompt_secret(const char *prompt);
+
+/* one line of f, as prompt_secret reads stdin */
+char *prompt_read_line(FILE *f);
+
+#endif

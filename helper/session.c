@@ -1,0 +1,337 @@
+#include "autoconfig.h"
+
+#include "helper/session.h"
+#include "keystore/loader.h"
+#include "lib/common.h"
+#include "lib/org.h"
+#include "lib/url.h"
+#include "token/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+bool session_env_key(void)
+{
+	return env_nonempty("GALILEO_API_KEY") != NULL;
+}
+
+int session_init(struct session *s)
+{
+	char *path = config_default_path();
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	config_init(&s->cfg);
+	err = config_load(&s->cfg, path);
+	free(path);
+	return err;
+}
+
+void session_release(struct session *s)
+{
+	free(s->home);
+	free(s->server);
+	free(s->org_config);
+	if (s->stack_ready)
+		stack_release(&s->stack);
+	config_release(&s->cfg);
+	memset(s, 0, sizeof(*s));
+}
+
+/* CONTRACT section 3, steps 2-5: the environment, the config, the default */
+static int home_server(struct session *s, char **out)
+{
+	const char *v;
+
+	if ((v = env_nonempty("GALILEO_API_URL")))
+		return url_canonicalize(v, out);
+	if ((v = env_nonempty("GALILEO_CONSOLE_URL")))
+		return url_from_console(v, out);
+	if (s->cfg.global.server)
+		return url_canonicalize(s->cfg.global.server, out);
+	return url_canonicalize(DEFAULT_SERVER, out);
+}
+
+static const char *stack_spec(const struct session *s)
+{
+	const char *v = env_nonempty("GALILEO_CREDENTIAL_KEYSTORE");
+
+	if (v)
+		return v;
+	return s->vals.keystore ? s->vals.keystore : STACK_DEFAULT;
+}
+
+static const char *token_cache_name(const struct session *s)
+{
+	const char *v = env_nonempty("GALILEO_CREDENTIAL_TOKEN_CACHE");
+
+	return v ? v : s->vals.token_cache ? s->vals.token_cache : "keyctl";
+}
+
+static const char *module_option(const char *module, const char *key);
+static const struct config *option_source;
+
+static int settle(struct session *s)
+{
+	const char *cache = token_cache_name(s);
+	int err;
+
+	config_resolve(&s->cfg, s->server, &s->vals);
+	s->margin = s->vals.refresh_margin >= 0 ? s->vals.refresh_margin : DEFAULT_MARGIN;
+	s->timeout = s->vals.timeout > 0 ? s->vals.timeout : EXCHANGE_DEFAULT_TIMEOUT;
+	s->token_path = s->vals.token_path ? s->vals.token_path : EXCHANGE_DEFAULT_PATH;
+	if (s->vals.organization_id)
+		s->org_config = xstrdup(s->vals.organization_id);
+	else if (s->vals.organization_slug)
+		s->org_config = org_from_slug(s->vals.organization_slug);
+	if (strcmp(cache, "keyctl") && strcmp(cache, "keystore") && strcmp(cache, "none"))
+		return gc_error(GCERR_FAIL, "unknown token-cache '%s'; use 'keyctl', 'keystore' or 'none'",
+				cache);
+	if ((err = stack_parse(&s->stack, stack_spec(s))))
+		return err;
+	s->stack_ready = true;
+	s->stack.settings.timeout = s->timeout;
+	s->stack.settings.interactive = isatty(STDERR_FILENO);
+	s->stack.settings.home_server = s->home;
+	s->stack.settings.option = module_option;
+	option_source = &s->cfg;
+	/* an unknown backend fails closed, even when a cached token would do */
+	if ((err = stack_check(&s->stack)))
+		return err;
+	gc_debug("server '%s', keystore '%s', token-cache '%s'", s->server, stack_spec(s), cache);
+	return 0;
+}
+
+int session_use_server(struct session *s, const char *url, bool url_is_home)
+{
+	int err;
+
+	if (url) {
+		if ((err = url_canonicalize(url, &s->server)))
+			return err;
+		s->home = url_is_home ? xstrdup(s->server) : NULL;
+	}
+	if (!s->home && (err = home_server(s, &s->home)))
+		return err;
+	if (!s->server)
+		s->server = xstrdup(s->home);
+	return settle(s);
+}
+
+static const char *module_option(const char *module, const char *key)
+{
+	return option_source ? config_option(option_source, module, key) : NULL;
+}
+
+struct keystore_stack *session_stack(struct session *s)
+{
+	return &s->stack;
+}
+
+int session_known(struct session *s, bool *known, struct gc_credential *stored)
+{
+	struct gc_credential cred;
+	int err;
+
+	*known = !strcmp(s->server, s->home) || config_has_section(&s->cfg, s->server);
+	err = stack_get(&s->stack, s->server, &cred, &s->backend);
+	if (err == GCERR_NOTFOUND)
+		return 0;
+	if (err)
+		return err;
+	*known = true;
+	if (stored)
+		*stored = cred;
+	else
+		credential_release(&cred);
+	return 0;
+}
+
+/* ---- tiers and policy ---------------------------------------------------- */
+
+/* the tier kept by the stack's writer, or NULL when it cannot hold tokens */
+static const struct token_tier *keystore_tier(struct session *s)
+{
+	struct stack_entry *e = stack_token_store(&s->stack);
+
+	if (!e) {
+		gc_debug("the keystore cannot hold tokens");
+		return NULL;
+	}
+	tier_keystore_init(&s->keystore_tier, e->mod);
+	return &s->keystore_tier;
+}
+
+static const struct token_tier *session_tier(struct session *s)
+{
+	const char *name = token_cache_name(s);
+
+	if (s->tier_ready)
+		return s->tier;
+	s->tier_ready = true;
+	if (!strcmp(name, "none"))
+		s->tier = NULL;
+	else if (!strcmp(name, "keyctl") && (s->tier = tier_keyctl()))
+		;
+	else
+		s->tier = keystore_tier(s);
+	return s->tier;
+}
+
+static int source_credential(void *ctx, struct gc_credential *out)
+{
+	struct session *s = ctx;
+	int err = stack_get(&s->stack, s->server, out, &s->backend);
+
+	if (err == GCERR_NOTFOUND)
+		err = gc_error(err, "no credential stored for '%s'; run 'galileo-credential login --server %s'",
+			       s->server, s->server);
+	return err;
+}
+
+static int source_exchange(void *ctx, const struct gc_credential *cred, const char *org,
+			   struct exchange_result *res)
+{
+	return session_exchange(ctx, cred, org, res);
+}
+
+static const struct token_tier *source_fallback(void *ctx)
+{
+	struct session *s = ctx;
+
+	if (session_tier(s) != tier_keyctl() || !s->tier)
+		return NULL;
+	return s->keystore_tier.name ? &s->keystore_tier : keystore_tier(s);
+}
+
+/* the env key is read first, without any keystore (section 3) */
+static bool env_first(const struct session *s)
+{
+	return session_env_key() && !strcmp(s->server, s->home) &&
+	       s->stack.n && !strcmp(s->stack.entries[0].name, "env");
+}
+
+void session_policy(struct session *s, struct token_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->server = s->server;
+	p->margin = s->margin;
+	p->timeout = s->timeout;
+	p->tier = session_tier(s);
+	p->env_credential = env_first(s);
+	p->src.ctx = s;
+	p->src.credential = source_credential;
+	p->src.exchange = source_exchange;
+	p->src.fallback = source_fallback;
+}
+
+size_t session_token_tiers(struct session *s, const struct token_tier *out[2])
+{
+	size_t n = 0;
+
+	if ((out[n] = tier_keyctl()))
+		n++;
+	if ((out[n] = s->keystore_tier.name ? &s->keystore_tier : keystore_tier(s)))
+		n++;
+	return n;
+}
+
+/* ---- the exchange -------------------------------------------------------- */
+
+static const struct http_ops *load_http(void)
+{
+	static const struct http_ops *http;
+	static struct gc_services svc;
+	http_entry_fn init;
+
+	if (http)
+		return http;
+	svc.interface_version = GC_MODULE_INTERFACE_VERSION;
+	svc.module_name = "http-curl";
+	svc.debug = gc_debug;
+	svc.wipe = secret_wipe;
+	*(void **)&init = module_symbol(HTTP_MODULE_FILE, HTTP_ENTRY_SYMBOL);
+	if (init)
+		http = init(&svc);
+	if (!http || http->abi_version != HTTP_ABI_VERSION) {
+		http = NULL;
+		gc_error_clear();
+		gc_error(GCERR_FAIL, "cannot load the HTTP module '%s'; reinstall galileo-credential or set GALILEO_CREDENTIAL_MODULE_DIR",
+			 HTTP_MODULE_FILE);
+	}
+	return http;
+}
+
+/* CONTRACT section 9: a CA file that is not a regular file fails at once */
+static int check_ca_file(const char *server, const char *path)
+{
+	struct stat st;
+
+	/* a missing or unreadable one is curl's to report */
+	if (!path || stat(path, &st) || S_ISREG(st.st_mode))
+		return 0;
+	return gc_error(GCERR_NETWORK, "the request to '%s' failed: the ca-file '%s' is not a regular file; check ca-file in the configuration",
+			server, path);
+}
+
+int session_exchange(struct session *s, const struct gc_credential *cred, const char *org,
+		     struct exchange_result *res)
+{
+	const struct http_ops *http;
+	struct exchange_params p = {
+		.server = s->server,
+		.token_path = s->token_path,
+		.organization = org,
+		.kind = cred->kind,
+		.username = cred->username,
+		.secret = cred->secret,
+		.ca_file = s->vals.ca_file,
+		.timeout = s->timeout,
+	};
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	if ((err = check_ca_file(s->server, p.ca_file)))
+		return err;
+	if (!(http = load_http()))
+		return GCERR_FAIL;
+	return exchange_run(http, &p, res);
+}
+
+/* ---- organizations ------------------------------------------------------- */
+
+static int check_org_id(const char *id)
+{
+	if (id && !url_is_uuid(id))
+		return gc_error(GCERR_INPUT, "invalid organization id '%s'; expected a UUID", id);
+	return 0;
+}
+
+int session_explicit_org(const char *id, const char *slug, char **org)
+{
+	int err;
+
+	*org = NULL;
+	if (id && slug)
+		return gc_error(GCERR_USAGE, "give either an organization id or a slug, not both");
+	if (!id && !slug) {
+		id = env_nonempty("GALILEO_ORGANIZATION_ID");
+		slug = id ? NULL : env_nonempty("GALILEO_ORGANIZATION_SLUG");
+	}
+	if ((err = check_org_id(id)))
+		return err;
+	if (id)
+		*org = xstrdup(id);
+	else if (slug)
+		*org = org_from_slug(slug);
+	return 0;
+}

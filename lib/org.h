@@ -1,0 +1,21 @@
+/*
+ * Organizations (CONTRACT section 2): an organization_id (a UUID) or an
+ * organization_slug, and it stays what it was given as.  Everywhere past
+ * the input (cache keys, stored defaults, the request) one string carries
+ * both: a UUID is an id; "slug:VALUE" is the slug VALUE, used for slugs
+ * that would otherwise read as an id or as such a prefix; anything else is
+ * a slug.  "" is no organization.
+ */
+#ifndef GC_ORG_H
+#define GC_ORG_H
+
+#include <stdbool.h>
+
+/* the encoded form of a slug; new string, caller frees */
+char *org_from_slug(const char *slug);
+
+/* whether enc names an organization_id, and the value to send for it */
+bool org_is_id(const char *enc);
+const char *org_value(const char *enc);	/* borrows from enc */
+
+#endif
