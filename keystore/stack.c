@@ -326,8 +326,15 @@ int stack_store(struct stack_entry *e, const struct gc_credential *cred)
 	return status_error(e, e->mod->store(cred));
 }
 
+/*
+ * An unavailable backend holds nothing anyone can use now: it is passed
+ * over, and the erase fails as unavailable only when no writable backend
+ * could be reached at all.
+ */
 int stack_erase(struct keystore_stack *st, const char *server)
 {
+	struct passed passed = { 0 };
+	size_t reached = 0;
 	int err = 0;
 
 	for (size_t i = 0; i < st->n; i++) {
@@ -336,14 +343,21 @@ int stack_erase(struct keystore_stack *st, const char *server)
 
 		if (status == GC_STATUS_SUCCESS && !(e->mod->supports & GC_SUPPORTS_WRITE))
 			continue;
-		if (status == GC_STATUS_SUCCESS)
-			status = entry_open(st, e);
+		/* no open(): an erase needs no unlocked key, only the store */
 		if (status == GC_STATUS_SUCCESS)
 			status = e->mod->erase(server);
+		if (status == GC_STATUS_UNAVAILABLE) {
+			pass_over(&passed, e, status);
+			continue;
+		}
+		reached++;
 		e_err = status == GC_STATUS_NOTFOUND ? 0 : status_error(e, status);
 		if (!err)
 			err = e_err;
 	}
+	if (!reached && passed.message)
+		return walk_end(&passed);
+	free(passed.message);
 	return err;
 }
 
@@ -410,8 +424,6 @@ int stack_list(struct keystore_stack *st, struct stack_item **out, size_t *n)
 
 		if (status == GC_STATUS_SUCCESS && !e->mod->list)
 			continue;
-		if (status == GC_STATUS_SUCCESS)
-			status = entry_open(st, e);
 		if (status == GC_STATUS_SUCCESS)
 			status = e->mod->list(&got, &ngot);
 		if (status == GC_STATUS_SUCCESS || status == GC_STATUS_NOTFOUND) {

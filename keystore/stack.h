@@ -81,8 +81,9 @@ int stack_writer(struct keystore_stack *st, struct stack_entry **out);
 int stack_store(struct stack_entry *e, const struct gc_credential *cred);
 
 /*
- * Erase server's credential from every backend that can write (skipping
- * unavailable ones).  The first failure is returned after all were tried.
+ * Erase server's credential from every backend that can write, passing
+ * over unavailable ones; GCERR_KEYSTORE when none could be reached, or
+ * the first failure after all were tried.
  */
 int stack_erase(struct keystore_stack *st, const char *server);
 
