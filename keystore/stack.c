@@ -159,7 +159,7 @@ void stack_release(struct keystore_stack *st)
 {
 	for (size_t i = 0; i < st->n; i++) {
 		free(st->entries[i].name);
-		free(st->entries[i].open_why);
+		free(st->entries[i].why);
 		/* a loaded module may keep its services: they live as long as we do */
 		if (!st->entries[i].mod)
 			free(st->entries[i].svc);
@@ -187,6 +187,11 @@ static int entry_load(struct keystore_stack *st, struct stack_entry *e)
 		settings = &st->settings;
 		e->svc = services_for(st, e->name);
 		e->mod = keystore_load(e->name, e->svc);
+		if (!e->mod && gc_error_message())
+			e->why = xstrdup(gc_error_message());
+	} else if (!e->mod && e->why) {
+		/* asked again: say the same, even when the message was cleared since */
+		gc_error(GCERR_KEYSTORE, "%s", e->why);
 	}
 	return e->mod ? GC_STATUS_SUCCESS : GC_STATUS_ERROR;
 }
@@ -200,10 +205,9 @@ static int entry_open(struct keystore_stack *st, struct stack_entry *e)
 	if (e->open_status < 0) {
 		e->open_status = e->mod->open ? e->mod->open() : GC_STATUS_SUCCESS;
 		if (e->open_status != GC_STATUS_SUCCESS && gc_error_message())
-			e->open_why = xstrdup(gc_error_message());
-	} else if (e->open_status != GC_STATUS_SUCCESS && e->open_why) {
-		/* asked again: say the same, even when the message was cleared since */
-		gc_error(GCERR_KEYSTORE, "%s", e->open_why);
+			e->why = xstrdup(gc_error_message());
+	} else if (e->open_status != GC_STATUS_SUCCESS && e->why) {
+		gc_error(GCERR_KEYSTORE, "%s", e->why);
 	}
 	return e->open_status;
 }
@@ -337,6 +341,10 @@ int stack_erase(struct keystore_stack *st, const char *server)
 	size_t reached = 0;
 	int err = 0;
 
+	/* a backend that cannot be loaded fails the erase closed: nothing is touched */
+	for (size_t i = 0; i < st->n; i++)
+		if (entry_load(st, &st->entries[i]) != GC_STATUS_SUCCESS)
+			return status_error(&st->entries[i], GC_STATUS_ERROR);
 	for (size_t i = 0; i < st->n; i++) {
 		struct stack_entry *e = &st->entries[i];
 		int status = entry_load(st, e), e_err;

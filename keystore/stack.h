@@ -24,7 +24,7 @@ struct stack_entry {
 	const struct gc_keystore_module *mod;	/* once loaded */
 	bool tried;		/* load attempted; mod NULL then: faulty */
 	int open_status;	/* -1 until open() was asked */
-	char *open_why;		/* its message, when it failed */
+	char *why;		/* the message of a failed load or open() */
 	struct gc_services *svc;
 };
 

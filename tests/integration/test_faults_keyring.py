@@ -512,6 +512,28 @@ class Locked(PrivateBusCase):
                 # and the credential still works
                 self.assertEqual(self.env.run(['token'], env_extra=bus).returncode, 0)
 
+    def test_a_locked_secret_service_stops_the_stack(self):
+        # CONTRACT section 11: locked=return by default, never a silent fall
+        # through to a weaker store; [locked=continue] says otherwise
+        bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
+        self.env.write_config(extra='keystore = persistent-keyring\n')
+        key = self.env.new_key()
+        self.server.accept_key(key)
+        self.assertEqual(self.env.run(['login'], input=key + '\n', env_extra=bus).returncode, 0)
+        path = self.world.lock_default()
+        try:
+            self.env.write_config(extra='keystore = secret-service persistent-keyring\n')
+            self.assertFails(self.env.run(['token', '--refresh'], env_extra=bus), 6, *LOCKED)
+            self.env.write_config(
+                extra='keystore = secret-service [locked=continue] persistent-keyring\n')
+            rc, out, err = self.env.run(['token', '--refresh'], env_extra=bus)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(self.server.last.credential, ('api-key', key))
+        finally:
+            self.assertTrue(self.world.is_locked(path))
+            self.world.restart_keyring()
+            self.env.run(['logout'], env_extra=bus)
+
     def locked_rows(self, key, only, path, locked_before):
         bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
         for name, kw, dialect in self.rows(key, only):
