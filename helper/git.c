@@ -22,21 +22,6 @@
  * a server that is not known.
  */
 
-/* "scheme://authority" of a URL, userinfo, path, query and fragment dropped */
-static char *origin_of(const char *url)
-{
-	const char *sep = strstr(url, "://"), *auth, *end, *at;
-
-	if (!sep)
-		return NULL;
-	auth = sep + 3;
-	end = auth + strcspn(auth, "/?#");
-	at = memchr(auth, '@', (size_t)(end - auth));
-	if (at)
-		auth = at + 1;
-	return xasprintf("%.*s://%.*s", (int)(sep - url), url, (int)(end - auth), auth);
-}
-
 /*
  * The server a request names: 1 with s->server set; 0 when it names none
  * (no host, another protocol, http to a host that is not loopback, a URL
@@ -48,7 +33,7 @@ static int git_server(struct session *s, const struct git_request *req)
 	int err;
 
 	if (req->url) {
-		url = origin_of(req->url);
+		url = url_origin(req->url);
 	} else if (req->protocol && req->host && *req->host &&
 		   !strpbrk(req->host, "/?#@\\")) {
 		url = xasprintf("%s://%s", req->protocol, req->host);

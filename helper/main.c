@@ -134,6 +134,12 @@ int main(int argc, char **argv)
 	}
 	if (!err)
 		err = run(d, argc - argi, argv + argi);
+	if (err > 0) {
+		/* exec: COMMAND's own status, passed on */
+		secret_wipe(stdin_buf, sizeof(stdin_buf));
+		secret_wipe(stdout_buf, sizeof(stdout_buf));
+		return err;
+	}
 	err = flush_output(err);
 	if (err)
 		report(d, err);

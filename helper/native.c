@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * The native dialect (CONTRACT section 4): login, logout, token, status,
@@ -24,9 +25,11 @@ struct options {
 	const char *username;
 	const char *org_id;
 	const char *org_slug;
+	const char *min_ttl;
 	int no_verify;
 	int refresh;
 	int json;
+	int api_key;
 };
 
 const char native_usage[] =
@@ -35,6 +38,9 @@ const char native_usage[] =
 	"                                 [--no-verify]\n"
 	"       galileo-credential logout [--server URL]\n"
 	"       galileo-credential token  [--server URL] [--org-id UUID | --org-slug SLUG] [--refresh]\n"
+	"                                 [--min-ttl SECONDS]\n"
+	"       galileo-credential exec   [--server URL] [--org-id UUID | --org-slug SLUG]\n"
+	"                                 [--min-ttl SECONDS] [--api-key] -- COMMAND [ARG...]\n"
 	"       galileo-credential status [--server URL] [--json]\n"
 	"       galileo-credential doctor [--server URL]\n"
 	"       galileo-credential get | store | erase | capability   (git format on stdin)\n"
@@ -57,7 +63,9 @@ static const struct option_spec {
 	{ "username", offsetof(struct options, username), 0 },
 	{ "org-id", offsetof(struct options, org_id), 0 },
 	{ "org-slug", offsetof(struct options, org_slug), 0 },
+	{ "min-ttl", offsetof(struct options, min_ttl), 0 },
 	{ "no-verify", offsetof(struct options, no_verify), 1 },
+	{ "api-key", offsetof(struct options, api_key), 1 },
 	{ "refresh", offsetof(struct options, refresh), 1 },
 	{ "json", offsetof(struct options, json), 1 },
 };
@@ -196,6 +204,23 @@ static int cmd_logout(struct session *s, const struct options *o)
 	return store_erase(s);
 }
 
+/* --min-ttl SECONDS: 0 when not given */
+static int min_ttl_of(const struct options *o, long *out)
+{
+	const char *v = o->min_ttl;
+	long n = 0;
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 9)
+		return usage_error("bad --min-ttl '%s'; give a whole number of seconds", v);
+	for (; *v; v++)
+		n = n * 10 + (*v - '0');
+	*out = n;
+	return 0;
+}
+
 static int cmd_token(struct session *s, const struct options *o)
 {
 	struct gc_credential cred;
@@ -205,6 +230,8 @@ static int cmd_token(struct session *s, const struct options *o)
 	char *org = NULL;
 	int err;
 
+	if ((err = min_ttl_of(o, &r.min_ttl)))
+		return err;
 	if ((err = session_explicit_org(o->org_id, o->org_slug, &org)) ||
 	    (err = session_use_server(s, o->server, true)))
 		goto out;
@@ -213,7 +240,11 @@ static int cmd_token(struct session *s, const struct options *o)
 	session_policy(s, &p);
 	if ((err = token_obtain(&p, &r, &cred, &tok)))
 		goto out;
-	printf("%s\n", tok.token);
+	if (r.min_ttl && tok.expires_at > 0 && tok.expires_at - (int64_t)time(NULL) < r.min_ttl)
+		err = gc_error(GCERR_NETWORK, "the server '%s' gives tokens for less than the %ld s asked for; ask for less with --min-ttl",
+			       s->server, r.min_ttl);
+	else
+		printf("%s\n", tok.token);
 	cached_token_release(&tok);
 	credential_release(&cred);
 out:
@@ -239,6 +270,29 @@ static int cmd_doctor(struct session *s, const struct options *o)
 	return doctor_print(s);
 }
 
+static const char exec_usage[] =
+	"usage: galileo-credential exec [--server URL] [--org-id UUID | --org-slug SLUG] [--min-ttl SECONDS] [--api-key] -- COMMAND [ARG...]\n";
+
+/* exec's options end at "--"; what follows is the command, never parsed */
+static int cmd_exec(struct session *s, int argc, char **argv)
+{
+	struct options o;
+	long min_ttl;
+	int dd, err;
+
+	for (dd = 1; dd < argc && strcmp(argv[dd], "--"); dd++)
+		if (!strcmp(argv[dd], "--help") || !strcmp(argv[dd], "-h")) {
+			fputs(exec_usage, stdout);
+			return 0;
+		}
+	if (dd >= argc - 1)
+		return usage_error("exec needs '--' and a command after it%s", "");
+	if ((err = parse_options(dd - 1, argv + 1, "|server|org-id|org-slug|min-ttl|api-key|", &o)) ||
+	    (err = min_ttl_of(&o, &min_ttl)))
+		return err;
+	return exec_main(s, o.server, o.org_id, o.org_slug, min_ttl, o.api_key, argv + dd + 1);
+}
+
 static const struct command {
 	const char *name;
 	const char *options;
@@ -249,8 +303,8 @@ static const struct command {
 	  "usage: galileo-credential login [--server URL] [--kind api-key|basic|bearer] [--username NAME] [--org-id UUID | --org-slug SLUG] [--no-verify]\n" },
 	{ "logout", "|server|", cmd_logout,
 	  "usage: galileo-credential logout [--server URL]\n" },
-	{ "token", "|server|org-id|org-slug|refresh|", cmd_token,
-	  "usage: galileo-credential token [--server URL] [--org-id UUID | --org-slug SLUG] [--refresh]\n" },
+	{ "token", "|server|org-id|org-slug|refresh|min-ttl|", cmd_token,
+	  "usage: galileo-credential token [--server URL] [--org-id UUID | --org-slug SLUG] [--refresh] [--min-ttl SECONDS]\n" },
 	{ "status", "|server|json|", cmd_status,
 	  "usage: galileo-credential status [--server URL] [--json]\n" },
 	{ "doctor", "|server|", cmd_doctor,
@@ -280,9 +334,13 @@ int native_main(struct session *s, int argc, char **argv)
 		printf("galileo-credential %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "get") && spec_is_request(stdin))
+		return spec_get(s, stdin);
 	if (!strcmp(cmd, "get") || !strcmp(cmd, "store") || !strcmp(cmd, "erase") ||
 	    !strcmp(cmd, "capability"))
 		return git_main(s, cmd);
+	if (!strcmp(cmd, "exec"))
+		return cmd_exec(s, argc, argv);
 	for (const struct command *c = commands; c->name; c++) {
 		if (strcmp(c->name, cmd))
 			continue;

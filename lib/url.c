@@ -306,3 +306,17 @@ char *url_escape(const char *s)
 	*o = '\0';
 	return out;
 }
+
+char *url_origin(const char *url)
+{
+	const char *sep = strstr(url, "://"), *auth, *end, *at;
+
+	if (!sep)
+		return NULL;
+	auth = sep + 3;
+	end = auth + strcspn(auth, "/?#");
+	at = memchr(auth, '@', (size_t)(end - auth));
+	if (at)
+		auth = at + 1;
+	return xasprintf("%.*s://%.*s", (int)(sep - url), url, (int)(end - auth), auth);
+}

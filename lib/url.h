@@ -26,6 +26,13 @@ int url_from_console(const char *console, char **out);
 /* git's protocol= + host= (host may carry :port); result canonical. */
 int url_from_git(const char *protocol, const char *host, char **out);
 
+/*
+ * "scheme://host[:port]" of a URL: userinfo, path, query and fragment
+ * dropped, nothing checked (canonicalise it next).  New string, or NULL
+ * when url has no "://".
+ */
+char *url_origin(const char *url);
+
 /* RFC 4122 textual UUID (8-4-4-4-12 hex digits, any case) */
 bool url_is_uuid(const char *s);
 
