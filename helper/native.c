@@ -270,6 +270,24 @@ static int cmd_doctor(struct session *s, const struct options *o)
 	return doctor_print(s);
 }
 
+/*
+ * refresh-ahead SERVER home|other ORG LOCKFD: the detached refresh a call
+ * inside the margin started (helper/session.c); not for people, not in
+ * --help.
+ */
+static int cmd_refresh_ahead(struct session *s, char **argv)
+{
+	struct token_request r = { .org = *argv[3] ? argv[3] : NULL };
+	struct token_policy p;
+	int err;
+
+	if ((err = session_use_server(s, argv[1], !strcmp(argv[2], "home"))))
+		return err;
+	r.org_config = s->org_config;
+	session_policy(s, &p);
+	return token_refresh_ahead(&p, &r, atoi(argv[4]));
+}
+
 static const char exec_usage[] =
 	"usage: galileo-credential exec [--server URL] [--org-id UUID | --org-slug SLUG] [--min-ttl SECONDS] [--api-key] -- COMMAND [ARG...]\n";
 
@@ -341,6 +359,8 @@ int native_main(struct session *s, int argc, char **argv)
 		return git_main(s, cmd);
 	if (!strcmp(cmd, "exec"))
 		return cmd_exec(s, argc, argv);
+	if (!strcmp(cmd, "refresh-ahead") && argc == 5)
+		return cmd_refresh_ahead(s, argv);
 	for (const struct command *c = commands; c->name; c++) {
 		if (strcmp(c->name, cmd))
 			continue;

@@ -6,10 +6,14 @@
 #include "lib/org.h"
 #include "lib/url.h"
 #include "token/http.h"
+#include "token/lock.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *env_nonempty(const char *name)
@@ -104,8 +108,12 @@ static int settle(struct session *s)
 	s->stack.settings.home_server = s->home;
 	s->stack.settings.option = module_option;
 	option_source = &s->cfg;
-	/* an unknown backend fails closed, even when a cached token would do */
-	if ((err = stack_check(&s->stack)))
+	/*
+	 * An unknown backend fails closed, even when a cached token would do;
+	 * but the default stack names secret-service, which a headless install
+	 * leaves out: there it is merely unavailable.
+	 */
+	if ((err = stack_check(&s->stack, !strcmp(stack_spec(s), STACK_DEFAULT))))
 		return err;
 	gc_debug("server '%s', keystore '%s', token-cache '%s'", s->server, stack_spec(s), cache);
 	return 0;
@@ -213,6 +221,51 @@ static const struct token_tier *source_fallback(void *ctx)
 	return s->keystore_tier.name ? &s->keystore_tier : keystore_tier(s);
 }
 
+/*
+ * A process of its own for the refresh ahead: forked twice so that no
+ * zombie is left to us, in its own session, stdio on /dev/null so that git
+ * and docker see this call end now, and exec'd afresh, since a process
+ * that forks after GLib started threads cannot use D-Bus again.  It
+ * inherits the exchange lock as fd 3.  argv carries no secret.
+ */
+static void source_spawn_ahead(void *ctx, const char *org)
+{
+	struct session *s = ctx;
+	const char *home = !strcmp(s->server, s->home) ? "home" : "other";
+	char *argv[] = { "galileo-credential", "refresh-ahead", s->server, (char *)home,
+			 (char *)org, "3", NULL };
+	pid_t pid;
+	int fd, lock;
+
+	/* single flight: a busy lock is a refresh under way already */
+	if (flight_lock(s->server, org, 0, &lock)) {
+		gc_debug("another galileo-credential refreshes the token already");
+		gc_error_clear();
+		return;
+	}
+	fflush(NULL);
+	if ((pid = fork()) != 0) {
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		lock_release(lock);	/* the refresh holds it now */
+		return;
+	}
+	if (fork() != 0)
+		_exit(0);
+	setsid();
+	if (lock < 0 || dup2(lock, 3) < 0)
+		argv[5] = "-1";
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	execv("/proc/self/exe", argv);
+	_exit(0);
+}
+
 /* the env key is read first, without any keystore (section 3) */
 static bool env_first(const struct session *s)
 {
@@ -228,10 +281,12 @@ void session_policy(struct session *s, struct token_policy *p)
 	p->timeout = s->timeout;
 	p->tier = session_tier(s);
 	p->env_credential = env_first(s);
+	p->background = !s->vals.refresh || strcmp(s->vals.refresh, "inline");
 	p->src.ctx = s;
 	p->src.credential = source_credential;
 	p->src.exchange = source_exchange;
 	p->src.fallback = source_fallback;
+	p->src.spawn_ahead = source_spawn_ahead;
 }
 
 size_t session_token_tiers(struct session *s, const struct token_tier *out[2])

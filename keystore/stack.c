@@ -169,11 +169,17 @@ void stack_release(struct keystore_stack *st)
 	st->n = 0;
 }
 
-int stack_check(const struct keystore_stack *st)
+int stack_check(struct keystore_stack *st, bool missing_ok)
 {
-	for (size_t i = 0; i < st->n; i++)
-		if (keystore_present(st->entries[i].name))
+	for (size_t i = 0; i < st->n; i++) {
+		if (!keystore_present(st->entries[i].name))
+			continue;
+		if (!missing_ok)
 			return GCERR_KEYSTORE;
+		gc_debug("%s", gc_error_message());
+		gc_error_clear();
+		st->entries[i].missing = true;
+	}
 	return 0;
 }
 
@@ -182,6 +188,11 @@ int stack_check(const struct keystore_stack *st)
 /* load e once; a module that cannot be loaded stays faulty: GC_STATUS_ERROR */
 static int entry_load(struct keystore_stack *st, struct stack_entry *e)
 {
+	if (e->missing) {
+		gc_error(GCERR_KEYSTORE, "the keystore '%s' is not installed here; install its module (on Debian: galileo-credential-%s), or set GALILEO_API_KEY",
+			 e->name, e->name);
+		return GC_STATUS_UNAVAILABLE;
+	}
 	if (!e->tried) {
 		e->tried = true;
 		settings = &st->settings;
@@ -303,13 +314,10 @@ int stack_writer(struct keystore_stack *st, struct stack_entry **out)
 		struct stack_entry *e = &st->entries[i];
 		int status = entry_load(st, e);
 
-		if (status != GC_STATUS_SUCCESS) {
-			free(passed.message);
-			return status_error(e, status);
-		}
-		if (!(e->mod->supports & GC_SUPPORTS_WRITE))
+		if (status == GC_STATUS_SUCCESS && !(e->mod->supports & GC_SUPPORTS_WRITE))
 			continue;
-		status = entry_open(st, e);
+		if (status == GC_STATUS_SUCCESS)
+			status = entry_open(st, e);
 		if (status == GC_STATUS_UNAVAILABLE) {
 			pass_over(&passed, e, status);
 			continue;
@@ -342,9 +350,11 @@ int stack_erase(struct keystore_stack *st, const char *server)
 	int err = 0;
 
 	/* a backend that cannot be loaded fails the erase closed: nothing is touched */
-	for (size_t i = 0; i < st->n; i++)
-		if (entry_load(st, &st->entries[i]) != GC_STATUS_SUCCESS)
+	for (size_t i = 0; i < st->n; i++) {
+		if (entry_load(st, &st->entries[i]) == GC_STATUS_ERROR)
 			return status_error(&st->entries[i], GC_STATUS_ERROR);
+		gc_error_clear();
+	}
 	for (size_t i = 0; i < st->n; i++) {
 		struct stack_entry *e = &st->entries[i];
 		int status = entry_load(st, e), e_err;

@@ -23,6 +23,7 @@ struct stack_entry {
 	enum stack_action on[STACK_STATUSES];	/* by enum gc_status */
 	const struct gc_keystore_module *mod;	/* once loaded */
 	bool tried;		/* load attempted; mod NULL then: faulty */
+	bool missing;		/* not installed, and that is allowed: unavailable */
 	int open_status;	/* -1 until open() was asked */
 	char *why;		/* the message of a failed load or open() */
 	struct gc_services *svc;
@@ -56,9 +57,11 @@ void stack_release(struct keystore_stack *st);
 /*
  * Every backend named exists (built in, or its module file is in the
  * module directory), without loading any: an unknown name fails closed
- * (GCERR_KEYSTORE) before any cached token is served.
+ * (GCERR_KEYSTORE) before any cached token is served.  missing_ok (the
+ * built-in default stack, which names a module a package may leave out):
+ * a missing one is unavailable instead.
  */
-int stack_check(const struct keystore_stack *st);
+int stack_check(struct keystore_stack *st, bool missing_ok);
 
 /*
  * Walk the stack for server's credential (transfer full).  *backend (may

@@ -144,7 +144,9 @@ static int take(const char *name, long timeout, int *out)
 	*out = -1;
 	fd = open_lock_file(name, O_RDWR | O_CREAT, &why);
 	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK) {
+		if (errno == EWOULDBLOCK && timeout <= 0) {
+			err = GCERR_NETWORK;
+		} else if (errno == EWOULDBLOCK) {
 			gc_debug("another galileo-credential holds the lock; waiting");
 			err = wait_lock(fd, timeout);
 		} else {
@@ -237,4 +239,57 @@ void lock_release(int fd)
 {
 	if (fd >= 0)
 		close(fd);	/* closing drops the flock */
+}
+
+void flight_note(const char *server, const char *organization, const char *failure)
+{
+	const char *why = NULL;
+	char name[40], *dir, *text;
+	size_t n;
+	int fd;
+
+	lock_name("fail", server, organization, name);
+	if (!failure) {
+		dir = flight_dir();
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			unlinkat(fd, name, 0);
+			close(fd);
+		}
+		free(dir);
+		return;
+	}
+	fd = open_lock_file(name, O_WRONLY | O_CREAT | O_TRUNC, &why);
+	if (fd < 0)
+		return;
+	/* a note is about the credential stored now: a store or erase voids it */
+	text = xasprintf("%020llu %s", (unsigned long long)write_generation(server), failure);
+	n = strlen(text);
+	if (write(fd, text, n) != (ssize_t)n)
+		gc_debug("cannot note the failed refresh: %s", strerror(errno));
+	free(text);
+	close(fd);
+}
+
+bool flight_note_read(const char *server, const char *organization, char *buf, size_t len)
+{
+	const char *why = NULL;
+	char name[40];
+	ssize_t n;
+	int fd;
+
+	lock_name("fail", server, organization, name);
+	fd = open_lock_file(name, O_RDONLY, &why);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 21)
+		return false;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n\r")] = '\0';
+	if (strtoull(buf, NULL, 10) != write_generation(server))
+		return false;
+	memmove(buf, buf + 21, strlen(buf + 21) + 1);
+	return true;
 }

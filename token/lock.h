@@ -18,11 +18,13 @@
 #ifndef GC_LOCK_H
 #define GC_LOCK_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
  * Take the exchange lock for (server, organization), waiting at most
- * timeout seconds.  *fd is the lock to give to lock_release(), or -1 when
+ * timeout seconds (0: not at all).  *fd is the lock to give to lock_release(), or -1 when
  * the directory is not safe to lock in (one warning line per process; the
  * call goes on unlocked).  GCERR_NETWORK when the wait timed out.
  */
@@ -38,6 +40,15 @@ uint64_t write_generation(const char *server);
 void write_generation_bump(int fd);
 
 void lock_release(int fd);
+
+/*
+ * The outcome of the last background refresh of (server, organization),
+ * kept in the lock directory: why it failed (one line, no secret), or
+ * NULL once one succeeded.
+ */
+void flight_note(const char *server, const char *organization, const char *failure);
+/* the failure noted, into buf; false when none */
+bool flight_note_read(const char *server, const char *organization, char *buf, size_t len);
 
 /* the lock directory, as a new string */
 char *flight_dir(void);

@@ -15,6 +15,7 @@
 struct flight {
 	uint64_t generation;
 	bool changed;		/* stored or erased while we exchanged */
+	bool ahead;		/* a background refresh: no stale fallback */
 	struct cached_token stale;	/* a cached token inside the margin */
 };
 
@@ -117,9 +118,9 @@ static int try_hit(const struct token_policy *p, const struct token_request *r,
 	} else {
 		token_fingerprint(cred, fp);
 	}
-	if (!cached(p, r, p->tier, cred, fp, NULL, tok))
+	if (!cached(p, r, p->tier, cred, fp, f, tok))
 		return 0;
-	if (!cred->secret)
+	if (!cred->secret && !(p->background && f->stale.token))
 		credential_release(cred);
 	gc_error_clear();
 	return 1;
@@ -187,15 +188,19 @@ static void write_back_checked(const struct token_policy *p, const struct gc_cre
 	lock_release(fd);
 }
 
+static void stale_warning(const char *why, const struct cached_token *stale)
+{
+	fprintf(stderr, "galileo-credential: warning: %s; using the cached token, which expires in %" PRId64 " s\n",
+		why, stale->expires_at - now_epoch());
+}
+
 /* section 8: a failed refresh of a token that has not expired yet */
 static int stale_fallback(struct flight *f, int err, struct cached_token *tok)
 {
-	int64_t left = f->stale.expires_at - now_epoch();
-
-	if (err != GCERR_NETWORK || !f->stale.token || left <= 0)
+	if (err != GCERR_NETWORK || !f->stale.token || f->ahead ||
+	    f->stale.expires_at <= now_epoch())
 		return err;
-	fprintf(stderr, "galileo-credential: warning: %s; using the cached token, which expires in %" PRId64 " s\n",
-		gc_error_message() ? gc_error_message() : gc_strerror(err), left);
+	stale_warning(gc_error_message() ? gc_error_message() : gc_strerror(err), &f->stale);
 	gc_error_clear();
 	*tok = f->stale;
 	memset(&f->stale, 0, sizeof(f->stale));
@@ -268,37 +273,82 @@ static int refresh_once(const struct token_policy *p, const struct token_request
 	return 0;
 }
 
+/*
+ * Under the exchange lock: refresh, and when the credential was stored or
+ * erased meanwhile, once more with what is stored now, holding the write
+ * lock throughout, so that even a storm of stores cannot make us go round
+ * again.
+ */
+static int refresh_locked(const struct token_policy *p, const struct token_request *r,
+			  struct flight *f, struct gc_credential *cred, struct cached_token *tok)
+{
+	int wlock, err = refresh_once(p, r, f, cred, tok, false);
+
+	if (!err && f->changed) {
+		gc_debug("the credential for '%s' changed meanwhile; once more with the stored one",
+			 p->server);
+		credential_release(cred);
+		cached_token_release(&f->stale);
+		f->changed = false;
+		if (!(err = write_lock(p->server, p->timeout, &wlock))) {
+			err = refresh_once(p, r, f, cred, tok, true);
+			lock_release(wlock);
+		}
+	}
+	return err;
+}
+
+int token_refresh_ahead(const struct token_policy *p, const struct token_request *r, int lock)
+{
+	const char *org = r->org ? r->org : "";
+	struct gc_credential cred = { 0 };
+	struct cached_token tok = { 0 };
+	struct flight f = { .ahead = true };
+	int err;
+
+	err = refresh_locked(p, r, &f, &cred, &tok);
+	flight_note(p->server, org, err ? (gc_error_message() ? gc_error_message() :
+					   gc_strerror(err)) : NULL);
+	cached_token_release(&tok);
+	cached_token_release(&f.stale);
+	credential_release(&cred);
+	lock_release(lock);
+	return err;
+}
+
+/* the stale token served now, a detached process refreshing it meanwhile */
+static void serve_ahead(const struct token_policy *p, const struct token_request *r,
+			struct flight *f, struct cached_token *tok)
+{
+	char why[512];
+
+	p->src.spawn_ahead(p->src.ctx, r->org ? r->org : "");
+	*tok = f->stale;
+	memset(&f->stale, 0, sizeof(f->stale));
+	if (flight_note_read(p->server, r->org ? r->org : "", why, sizeof(why)))
+		stale_warning(why, tok);
+}
+
 int token_obtain(const struct token_policy *p, const struct token_request *r,
 		 struct gc_credential *cred, struct cached_token *tok)
 {
 	struct flight f = { 0 };
-	int lock, wlock, err;
+	int lock, err;
 
 	memset(cred, 0, sizeof(*cred));
 	memset(tok, 0, sizeof(*tok));
 	if (!r->refresh && (err = try_hit(p, r, &f, cred, tok)) <= 0)
 		return err;
+	if (!r->refresh && p->background && p->src.spawn_ahead && f.stale.token) {
+		serve_ahead(p, r, &f, tok);
+		return 0;
+	}
 	if ((err = flight_lock(p->server, r->org ? r->org : "", p->timeout, &lock))) {
 		credential_release(cred);
+		cached_token_release(&f.stale);
 		return err;
 	}
-	err = refresh_once(p, r, &f, cred, tok, false);
-	if (!err && f.changed) {
-		/*
-		 * Stored or erased while we exchanged: once more with what is
-		 * stored now, holding the write lock throughout, so that even
-		 * a storm of stores cannot make us go round again.
-		 */
-		gc_debug("the credential for '%s' changed meanwhile; once more with the stored one",
-			 p->server);
-		credential_release(cred);
-		cached_token_release(&f.stale);
-		f.changed = false;
-		if (!(err = write_lock(p->server, p->timeout, &wlock))) {
-			err = refresh_once(p, r, &f, cred, tok, true);
-			lock_release(wlock);
-		}
-	}
+	err = refresh_locked(p, r, &f, cred, tok);
 	lock_release(lock);
 	cached_token_release(&f.stale);
 	if (err)

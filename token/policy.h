@@ -31,6 +31,12 @@ struct token_source {
 	 * only.  May be NULL.
 	 */
 	const struct token_tier *(*fallback)(void *ctx);
+	/*
+	 * Start token_refresh_ahead() for org in a process of its own,
+	 * detached from the caller (refresh = background), unless the
+	 * exchange lock is busy; may be NULL.
+	 */
+	void (*spawn_ahead)(void *ctx, const char *org);
 };
 
 struct token_policy {
@@ -43,6 +49,11 @@ struct token_policy {
 	 * hit fingerprints it and keeps no summary of it.
 	 */
 	bool env_credential;
+	/*
+	 * refresh = background: a token inside the margin is served at once
+	 * and a detached child refreshes it (CONTRACT section 8).
+	 */
+	bool background;
 	struct token_source src;
 };
 
@@ -60,6 +71,15 @@ struct token_request {
  */
 int token_obtain(const struct token_policy *p, const struct token_request *r,
 		 struct gc_credential *cred, struct cached_token *tok);
+
+/*
+ * The refresh a call inside the margin leaves behind, in the detached
+ * process, holding the exchange lock lock (taken by the caller before it
+ * let the process go, so that a busy lock means a refresh under way, and
+ * released here): no stale fallback, the outcome noted for the calls that
+ * serve the old token meanwhile (token/lock.h).
+ */
+int token_refresh_ahead(const struct token_policy *p, const struct token_request *r, int lock);
 
 /* the organization a request ends up with: asked, stored default, config, "" */
 const char *token_org(const struct token_request *r, const struct gc_credential *cred);

@@ -1014,6 +1014,8 @@ class Env:
     # -- per-test reset ----------------------------------------------------
     def reset(self):
         """Empty the keyring of our items, reset the endpoint and the config."""
+        self.wait_refreshes()
+        self.refresh_mode = None
         self.keyring_clear()
         self.kernel_keys_clear()
         self.server.reset()
@@ -1040,10 +1042,42 @@ class Env:
             lines.append('ca-file = %s' % ca_file)
         if token_cache:
             lines.append('token-cache = %s' % token_cache)
+        if getattr(self, 'refresh_mode', None):
+            # a test class's choice between refresh = background and inline
+            lines.append('refresh = %s' % self.refresh_mode)
         text = '\n'.join(lines) + '\n' + extra
         with open(path or self.config_path, 'w') as f:
             f.write(text)
         return path or self.config_path
+
+    def wait_refreshes(self, timeout=15):
+        """
+        Wait for the background refreshes a test left behind (each holds
+        its exchange lock while it runs), so that none reaches the next test.
+        """
+        import fcntl
+        d = os.path.join(self.runtime, 'galileo-credential')
+        if not os.path.isdir(d):
+            return
+        deadline = time.time() + timeout
+        for name in os.listdir(d):
+            if not name.startswith('lock-'):
+                continue
+            try:
+                fd = os.open(os.path.join(d, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.time() > deadline:
+                            break
+                        time.sleep(0.05)
+            finally:
+                os.close(fd)
 
     def write_config_raw(self, text):
         with open(self.config_path, 'w') as f:

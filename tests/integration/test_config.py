@@ -166,7 +166,7 @@ class TokenCache(GCTestCase):
     def test_refresh_margin(self):
         # lifetime 6 s: the default margin (3 s after the cap) would refresh
         # after 3 s; refresh-margin = 1 keeps it 5 s
-        self.env.write_config(extra='refresh-margin = 1\n')
+        self.env.write_config(extra='refresh-margin = 1\nrefresh = inline\n')
         self.login(args=['--no-verify'])
         wait_for_second_start()
         self.server.push(self.server.token_reply(lifetime=6))
@@ -178,7 +178,7 @@ class TokenCache(GCTestCase):
         self.token(expect_new=True)
 
     def test_refresh_margin_zero(self):
-        self.env.write_config(extra='refresh-margin = 0\n')
+        self.env.write_config(extra='refresh-margin = 0\nrefresh = inline\n')
         self.login(args=['--no-verify'])
         wait_for_second_start()
         self.server.push(self.server.token_reply(lifetime=4))

@@ -24,6 +24,10 @@ class LifetimeBase(GCTestCase):
 
     def setUp(self):
         super().setUp()
+        # these rows are about when a token is refreshed, so refresh in the
+        # call itself (refresh = background is tested in test_ahead.py)
+        self.env.refresh_mode = 'inline'
+        self.env.write_config()
         self.key = self.login(args=['--no-verify'])
 
     def get(self, expect_new=None):

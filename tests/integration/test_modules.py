@@ -168,6 +168,27 @@ class Modules(GCTestCase):
                 self.assertFails(res, 6, "keystore module 'example' speaks interface version 99")
         self.assertEqual(len(self.env.key_items()), 1)
 
+    def test_headless_install_without_the_secret_service_module(self):
+        # a package set without keystore-secret-service.so (the Debian
+        # headless path): the default stack still answers with the env key
+        d = os.path.join(self.tmp, 'headless')
+        if not os.path.isdir(d):
+            os.mkdir(d)
+            shutil.copy(os.path.join(harness.module_dir(), 'http-curl.so'), d)
+        self.env.write_config()
+        key = self.env.new_key()
+        self.server.accept_key(key)
+        env = {'GALILEO_CREDENTIAL_MODULE_DIR': d, 'DBUS_SESSION_BUS_ADDRESS': None}
+        rc, out, err = self.env.run(['token'], env_extra=dict(env, GALILEO_API_KEY=key))
+        self.assertEqual((rc, err), (0, ''))
+        self.assertEqual(self.server.last.credential, ('api-key', key))
+        self.assertFails(self.env.run(['token'], env_extra=env), 6,
+                         "the keystore 'secret-service' is not installed here")
+        # but a stack the user wrote fails closed on it
+        self.env.write_config(extra='keystore = secret-service\n')
+        self.assertFails(self.env.run(['token'], env_extra=dict(env, GALILEO_API_KEY=key)), 6,
+                         "unknown keystore 'secret-service'")
+
     def test_doctor(self):
         self.configure('example secret-service', status='locked')
         rc, out, err = self.gc(['doctor'])
