@@ -133,25 +133,19 @@ static const char *parse_authority(const char *a, size_t len, char *host,
 	return NULL;
 }
 
-int url_canonicalize(const char *in, char **out)
+/*
+ * What is refused before anything of the URL is quoted in a message, so a
+ * message cannot be forged, garbled or made to show a password.
+ */
+static int check_text(const char *in)
 {
-	const char *rest, *sep, *auth_end, *reason;
-	char scheme[8], *host;
-	size_t len, i, plen;
-	long port;
-	bool https;
+	size_t len = strlen(in);
 
-	*out = NULL;
-	if (!in || !*in)
+	if (!*in)
 		return gc_error(GCERR_INPUT, "empty server URL; give it as https://host[/prefix]");
-	len = strlen(in);
 	if (len > URL_MAX)
 		return gc_error(GCERR_INPUT, "server URL too long (over %d bytes)", URL_MAX);
-	/*
-	 * Control characters and spaces are refused before the URL is ever
-	 * quoted in a message, so a message cannot be forged or garbled.
-	 */
-	for (i = 0; i < len; i++) {
+	for (size_t i = 0; i < len; i++) {
 		if ((unsigned char)in[i] <= ' ' || in[i] == 0x7f)
 			return gc_error(GCERR_INPUT,
 					"refused server URL: it contains a space or control character");
@@ -160,14 +154,43 @@ int url_canonicalize(const char *in, char **out)
 			return gc_error(GCERR_INPUT,
 					"refused server URL: it contains a character outside ASCII; give the host in ASCII (punycode) and percent-encode the path");
 	}
+	return 0;
+}
+
+/* the lower-case scheme into scheme[8]: https, or http; docker gives none */
+static int parse_scheme(const char *in, const char *sep, char scheme[8])
+{
+	size_t slen = sep ? (size_t)(sep - in) : 0;
+
+	if (!sep) {
+		strcpy(scheme, "https");
+		return 0;
+	}
+	if (slen == 0 || slen >= 8)
+		return gc_error(GCERR_INPUT, "refused server URL '%s': unsupported scheme; use https", in);
+	for (size_t i = 0; i < slen; i++)
+		scheme[i] = to_lower(in[i]);
+	scheme[slen] = '\0';
+	if (strcmp(scheme, "https") && strcmp(scheme, "http"))
+		return gc_error(GCERR_INPUT, "refused server URL '%s': unsupported scheme; use https", in);
+	return 0;
+}
+
+int url_canonicalize(const char *in, char **out)
+{
+	const char *rest, *sep, *auth_end, *reason;
+	char scheme[8], *host;
+	size_t plen;
+	long port;
+	int err;
+
+	*out = NULL;
+	if ((err = check_text(in ? in : "")))
+		return err;
 	sep = strstr(in, "://");
-	/* docker hands over bare host names */
 	rest = sep ? sep + 3 : in;
 	auth_end = rest + strcspn(rest, "/?#");
-	/*
-	 * userinfo may hold a password: refused before anything of the URL
-	 * is quoted, whatever the scheme looks like
-	 */
+	/* userinfo may hold a password, whatever the scheme looks like */
 	if (memchr(in, '@', (size_t)(auth_end - in)))
 		return gc_error(GCERR_INPUT,
 				"refused server URL: it carries a user name or password; give it as https://host[/prefix]");
@@ -175,35 +198,18 @@ int url_canonicalize(const char *in, char **out)
 		return gc_error(GCERR_INPUT,
 				"refused server URL starting '%.*s': a query or fragment is not allowed; give it as https://host[/prefix]",
 				(int)strcspn(in, "?#"), in);
-	if (sep) {
-		size_t slen = (size_t)(sep - in);
-
-		if (slen == 0 || slen >= sizeof(scheme))
-			return gc_error(GCERR_INPUT, "refused server URL '%s': unsupported scheme; use https", in);
-		for (i = 0; i < slen; i++)
-			scheme[i] = to_lower(in[i]);
-		scheme[slen] = '\0';
-	} else {
-		strcpy(scheme, "https");
-	}
-	if (strcmp(scheme, "https") && strcmp(scheme, "http"))
-		return gc_error(GCERR_INPUT, "refused server URL '%s': unsupported scheme; use https", in);
-	https = scheme[4] == 's';
-
+	if ((err = parse_scheme(in, sep, scheme)))
+		return err;
 	host = xmalloc((size_t)(auth_end - rest) + 1);
 	reason = parse_authority(rest, (size_t)(auth_end - rest), host, &port);
+	if (!reason && scheme[4] != 's' && !url_host_is_loopback(host))
+		reason = "http is only allowed for localhost; use https";
 	if (reason) {
 		free(host);
 		return gc_error(GCERR_INPUT, "refused server URL '%s': %s", in, reason);
 	}
-	if (!https && !url_host_is_loopback(host)) {
-		free(host);
-		return gc_error(GCERR_INPUT,
-				"refused server URL '%s': http is only allowed for localhost; use https", in);
-	}
-	if (port == (https ? 443 : 80))
+	if (port == (scheme[4] == 's' ? 443 : 80))
 		port = 0;
-
 	/* the prefix keeps its case; only trailing slashes go */
 	plen = strlen(auth_end);
 	while (plen > 0 && auth_end[plen - 1] == '/')

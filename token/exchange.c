@@ -111,73 +111,80 @@ static int malformed(const char *server, const char *why, const struct tries *t)
 			server, why, t->paren);
 }
 
+/* the fields of a 200's object, checked; the reason when one is wrong */
+static const char *check_fields(json_t *root, json_t **tok, json_t **type, json_t **exp)
+{
+	if (!json_is_object(root))
+		return "not a JSON object";
+	*tok = json_object_get(root, "access_token");
+	*type = json_object_get(root, "token_type");
+	*exp = json_object_get(root, "expires_at");
+	if (!json_is_string(*tok))
+		return "access_token is missing or not a string";
+	if (!token_ok(json_string_value(*tok), json_string_length(*tok)))
+		return "access_token is not a printable token";
+	if (*type && !json_is_string(*type))
+		return "token_type is not a string";
+	if (*exp && !json_is_string(*exp))
+		return "expires_at is not a string";
+	return NULL;
+}
+
+/*
+ * The token's expiry on the local clock, Date-corrected, into *expires:
+ * from expires_at, else the JWT's exp claim.  false when neither can be
+ * read (the contract: hand the token out, but never cache it).
+ */
+static bool expiry_of(json_t *tok, json_t *exp, const char *date_header, int64_t now,
+		      int64_t *expires)
+{
+	int64_t server_date = -1;
+
+	if (exp && !tokentime_parse_rfc3339(json_string_value(exp), expires)) {
+		gc_debug("exchange: expires_at %s", json_string_value(exp));
+	} else if (!tokentime_jwt_exp(json_string_value(tok), expires)) {
+		gc_debug("exchange: expires_at %s, using the token's exp claim",
+			 exp ? "unreadable" : "missing");
+	} else {
+		gc_debug("exchange: token has no readable expiry; not cacheable");
+		*expires = 0;
+		return false;
+	}
+	if (date_header && tokentime_parse_http_date(date_header, &server_date)) {
+		gc_debug("exchange: unreadable Date header ignored");
+		server_date = -1;
+	}
+	*expires = tokentime_local_expiry(*expires, server_date, now);
+	return true;
+}
+
 static int parse_200(const char *server, const char *body, size_t body_len,
 		     const char *date_header, int64_t now, const struct tries *t,
 		     struct exchange_result *res)
 {
-	json_t *root, *tok, *type, *exp;
-	int64_t expires = 0, server_date = -1;
-	bool known;
+	json_t *root, *tok = NULL, *type = NULL, *exp = NULL;
+	const char *why;
 	json_error_t jerr;
+	int64_t expires;
+	bool known;
 	int err = 0;
 
 	/* jerr is never shown: its text can quote the token */
 	root = json_loadb(body, body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root)
 		return malformed(server, "not JSON", t);
-	if (!json_is_object(root)) {
-		err = malformed(server, "not a JSON object", t);
+	if ((why = check_fields(root, &tok, &type, &exp))) {
+		err = malformed(server, why, t);
 		goto out;
 	}
-	tok = json_object_get(root, "access_token");
-	type = json_object_get(root, "token_type");
-	exp = json_object_get(root, "expires_at");
-	if (!json_is_string(tok)) {
-		err = malformed(server, "access_token is missing or not a string", t);
-		goto out;
-	}
-	if (!token_ok(json_string_value(tok), json_string_length(tok))) {
-		err = malformed(server, "access_token is not a printable token", t);
-		goto out;
-	}
-	if (type && !json_is_string(type)) {
-		err = malformed(server, "token_type is not a string", t);
-		goto out;
-	}
-	if (exp && !json_is_string(exp)) {
-		err = malformed(server, "expires_at is not a string", t);
-		goto out;
-	}
-
-	known = true;
-	if (exp && !tokentime_parse_rfc3339(json_string_value(exp), &expires)) {
-		gc_debug("exchange: expires_at %s", json_string_value(exp));
-	} else if (!tokentime_jwt_exp(json_string_value(tok), &expires)) {
-		gc_debug("exchange: expires_at %s, using the token's exp claim",
-			 exp ? "unreadable" : "missing");
-	} else {
-		/* the contract: hand the token out, but never cache it */
-		gc_debug("exchange: token has no readable expiry; not cacheable");
-		known = false;
-		expires = 0;
-	}
-
+	known = expiry_of(tok, exp, date_header, now, &expires);
 	/* an expiry read as the epoch itself is long past, not unknown */
-	if (known) {
-		if (date_header &&
-		    tokentime_parse_http_date(date_header, &server_date)) {
-			gc_debug("exchange: unreadable Date header ignored");
-			server_date = -1;
-		}
-		expires = tokentime_local_expiry(expires, server_date, now);
-		if (expires <= now) {
-			err = gc_error(GCERR_NETWORK,
-				       "the server '%s' sent a token that has already expired%s",
-				       server, t->paren);
-			goto out;
-		}
-		res->lifetime = expires - now;
+	if (known && expires <= now) {
+		err = gc_error(GCERR_NETWORK, "the server '%s' sent a token that has already expired%s",
+			       server, t->paren);
+		goto out;
 	}
+	res->lifetime = known ? expires - now : 0;
 	res->expires_at = expires;
 	res->access_token = xstrdup(json_string_value(tok));
 	/* OpenAPI default when absent */
