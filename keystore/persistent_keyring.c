@@ -556,9 +556,11 @@ static int pkr_erase(const char *server)
 		return GC_STATUS_ERROR;
 	id = keyctl_search(ring, "user", desc, 0);
 	free(desc);
+	/* unlinked before invalidated: the other order keeps the link's quota */
+	status = unlink_all(ring, server);
 	if (id >= 0)
 		keyctl_invalidate((key_serial_t)id);
-	return unlink_all(ring, server);
+	return status;
 }
 
 static void free_list(struct gc_credential *l, size_t n)

@@ -461,7 +461,8 @@ int stack_list(struct keystore_stack *st, struct stack_item **out, size_t *n)
 	if (passed.message && (!*n || passed.status != GC_STATUS_UNAVAILABLE))
 		return walk_end(&passed);
 	free(passed.message);
-	qsort(*out, *n, sizeof(**out), by_server);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), by_server);
 	return 0;
 }
 

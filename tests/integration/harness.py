@@ -20,7 +20,10 @@ Kernel keys (the `keyctl` token-cache tier) live in the user keyring @u,
 which every process of this UID shares and which outlives the test: Env
 removes the ones naming its endpoint's server (kernel_keys_clear()) on
 every reset() and on close().  It uses /proc/keys and the `keyctl` program
-(package keyutils).
+(package keyutils).  The kernel's key quota is per UID too: every test
+module holds a shared lock on it (keys_lock()) for as long as it may add
+keys, and test_quota, which fills the quota, holds it exclusively, so no
+other test runs while the quota is full.
 
 Secrets (keys made with new_key(), tokens the endpoint hands out) are never
 printed by the harness: keyring items redact them in repr(), and GCTestCase
@@ -33,6 +36,7 @@ import base64
 import collections
 import datetime
 import email.utils
+import fcntl
 import http.server
 import json
 import os
@@ -721,11 +725,70 @@ def keyctl(args, timeout=RUN_TIMEOUT):
     return RunResult(r.returncode, r.stdout, r.stderr.decode('utf-8', 'replace'))
 
 
+def unlink_and_invalidate(serial, keyring='@u'):
+    """
+    Remove a key from keyring, then from every other one.  In that order:
+    the kernel gives back the 4 bytes of quota a link costs when a key is
+    unlinked, but not when an invalidated key's link is collected (Linux
+    6.x), so invalidating first would eat 4 bytes of this UID's 20000 for
+    good (until the keyring goes) on every call.  Expired keys cannot be
+    invalidated, only unlinked.
+    """
+    keyctl(['unlink', serial, keyring])
+    keyctl(['invalidate', serial])
+
+
+KEYS_LOCK_WAIT = 900    # seconds to wait for the key quota lock
+
+
+def keys_lock_path():
+    """
+    The lock on this UID's kernel key quota (shared by every process of the
+    UID, as the quota is).  tests/test_tier_keyctl.c takes it too.
+    """
+    return '/tmp/gc-it-keys-%d.lock' % os.getuid()
+
+
+_keys_lock = {'fd': None, 'exclusive': False}
+
+
+def keys_lock(exclusive=False):
+    """
+    Hold the key quota lock until this process exits: shared by every test
+    module (Env.start(), kernel_keys_usable()), exclusive for one that
+    fills the quota (test_quota).  Taking it shared once it is held does
+    nothing; exclusive upgrades.  Waits at most KEYS_LOCK_WAIT seconds.
+    """
+    st = _keys_lock
+    if st['fd'] is not None and (st['exclusive'] or not exclusive):
+        return
+    if st['fd'] is None:
+        fd = os.open(keys_lock_path(), os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW |
+                     os.O_CLOEXEC, 0o600)
+        if os.fstat(fd).st_uid != os.getuid():
+            os.close(fd)
+            raise RuntimeError('%s belongs to another user' % keys_lock_path())
+        st['fd'] = fd
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    deadline = time.time() + KEYS_LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(st['fd'], mode | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.time() > deadline:
+                raise RuntimeError('%s still locked after %d s' % (keys_lock_path(),
+                                                                   KEYS_LOCK_WAIT))
+            time.sleep(0.05)
+    st['exclusive'] = exclusive
+
+
 def kernel_keys_usable():
     """
     None when the kernel keyring can be inspected and used here (keyctl
     program, /proc/keys, a key can be added to @u), else why not.
     """
+    keys_lock()
     if not shutil.which('keyctl'):
         return 'the keyctl program is missing (apt-get install keyutils)'
     if not os.path.exists('/proc/keys'):
@@ -813,6 +876,7 @@ class Env:
         if not os.access(prog, os.X_OK):
             raise RuntimeError('%s not found or not executable; set GC_BUILDDIR' % prog)
         self.program = prog
+        keys_lock()
         self.root = tempfile.mkdtemp(prefix='gc-it-')
         os.chmod(self.root, 0o700)
         self.home = self._mkdir('home')
@@ -1378,8 +1442,7 @@ class Env:
                 if r.returncode == 0 and len(desc) == 5 and self._ours(desc[4]):
                     serials.add(serial)
         for serial in sorted(serials):
-            keyctl(['invalidate', serial])      # gone from every keyring now
-            keyctl(['unlink', serial, '@u'])    # expired ones cannot be invalidated
+            unlink_and_invalidate(serial)
 
 
 # --------------------------------------------------------------------------

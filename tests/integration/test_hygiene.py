@@ -333,16 +333,27 @@ class RunningProcess(HygieneCase):
                 sp = self.env.spawn(args, **kw)
                 try:
                     self.wait_for_request(count, sp)
-                    seen = {}
+                    seen, denied = {}, []
                     for name in ('cmdline', 'environ'):
-                        with open('/proc/%d/%s' % (sp.pid, name), 'rb') as f:
-                            seen[name] = f.read()
+                        try:
+                            with open('/proc/%d/%s' % (sp.pid, name), 'rb') as f:
+                                seen[name] = f.read()
+                        except PermissionError:
+                            denied.append(name)
                 finally:
                     res = sp.finish(timeout=30)
                 self.assertEqual(res.returncode, 0, res.stderr)
                 self.assertEqual(seen['cmdline'].split(b'\0')[1:-1],
                                  [a.encode() for a in args])
-                self.assertIn(b'GALILEO_CREDENTIAL_CONFIG=', seen['environ'])
+                if os.geteuid() == 0:
+                    # root reads anything: what it sees holds no secret
+                    self.assertEqual(denied, [])
+                    self.assertIn(b'GALILEO_CREDENTIAL_CONFIG=', seen['environ'])
+                else:
+                    # the helper is not dumpable, so its own user cannot
+                    # read its environ at all (the root run checks its content)
+                    self.assertEqual(denied, ['environ'],
+                                     '%s: its own user read /proc/PID/environ' % what)
                 for name, data in seen.items():
                     hits = secret_hits(self.secrets(), data)
                     self.assertFalse(hits, '%s: /proc/PID/%s holds %s' % (what, name, hits))
@@ -353,23 +364,32 @@ class RunningProcess(HygieneCase):
         As an unprivileged user (root can read anything): while the helper
         waits for the endpoint, with its modules loaded, another process of
         the same user cannot read its environ (holding GALILEO_API_KEY) or
-        its memory, though it can read a dumpable process's.
+        its memory, though it can read a dumpable process's.  Run as root,
+        the helper and the readers run as nobody; run as a user, as that
+        user.
         """
-        if os.getuid() != 0 or not shutil.which('setpriv'):
-            self.skipTest('needs root and setpriv (util-linux) to run as nobody')
-        as_nobody = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY, '--clear-groups']
-        r = subprocess.run(as_nobody + ['test', '-x', self.env.program, '-a', '-r',
-                                        os.path.join(harness.module_dir(), 'http-curl.so')],
-                           stdin=subprocess.DEVNULL, timeout=30)
-        if r.returncode != 0:
-            self.skipTest('nobody cannot run %s (a build dir under a private directory)' %
-                          self.env.program)
-        top = tempfile.mkdtemp(prefix='nobody-', dir='/tmp')
+        if os.getuid() == 0:
+            if not shutil.which('setpriv'):
+                self.skipTest('needs setpriv (util-linux) to run as nobody')
+            uid = NOBODY
+            as_user = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
+                       '--clear-groups']
+            r = subprocess.run(as_user + ['test', '-x', self.env.program, '-a', '-r',
+                                          os.path.join(harness.module_dir(), 'http-curl.so')],
+                               stdin=subprocess.DEVNULL, timeout=30)
+            if r.returncode != 0:
+                self.skipTest('nobody cannot run %s (a build dir under a private directory)' %
+                              self.env.program)
+        else:
+            uid = os.getuid()       # already an unprivileged user
+            as_user = []
+        top = tempfile.mkdtemp(prefix='unprivileged-', dir='/tmp')
         try:
             os.chmod(top, 0o755)
             home = os.path.join(top, 'home')
             os.mkdir(home, 0o700)
-            os.chown(home, NOBODY, NOBODY)
+            if uid != os.getuid():
+                os.chown(home, uid, uid)
             ca = os.path.join(top, 'ca.pem')
             shutil.copy(self.env.ca_file, ca)
             os.chmod(ca, 0o644)
@@ -386,7 +406,7 @@ class RunningProcess(HygieneCase):
                    'GALILEO_CREDENTIAL_CONFIG': config, 'GALILEO_API_KEY': key,
                    'GALILEO_CREDENTIAL_MODULE_DIR': harness.module_dir()}
             count = self.server.count
-            p = subprocess.Popen(as_nobody + [self.env.program, 'token'], env=env, cwd='/',
+            p = subprocess.Popen(as_user + [self.env.program, 'token'], env=env, cwd='/',
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)
             try:
@@ -394,15 +414,15 @@ class RunningProcess(HygieneCase):
                 while self.server.count == count and time.time() < deadline and \
                         p.poll() is None:
                     time.sleep(0.02)
-                self.assertEqual(self.server.count, count + 1, 'no request from nobody')
+                self.assertEqual(self.server.count, count + 1, 'no request from the helper')
                 with open('/proc/%d/status' % p.pid) as f:
                     uids = re.search(r'^Uid:\s+(\d+)', f.read(), re.M).group(1)
-                self.assertEqual(int(uids), NOBODY, 'not running as nobody')
-                # the check tells a dumpable process of nobody's apart
-                ctl = subprocess.Popen(as_nobody + ['sleep', '10'], stdin=subprocess.DEVNULL)
+                self.assertEqual(int(uids), uid, 'not running as uid %d' % uid)
+                # the check tells a dumpable process of the same user's apart
+                ctl = subprocess.Popen(as_user + ['sleep', '10'], stdin=subprocess.DEVNULL)
                 try:
                     time.sleep(0.2)
-                    r = subprocess.run(as_nobody + ['dd', 'if=/proc/%d/environ' % ctl.pid,
+                    r = subprocess.run(as_user + ['dd', 'if=/proc/%d/environ' % ctl.pid,
                                                     'bs=4096', 'count=1', 'status=none'],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, timeout=30)
@@ -412,7 +432,7 @@ class RunningProcess(HygieneCase):
                     ctl.wait()
                 reads = {}
                 for name in ('environ', 'mem', 'cmdline'):
-                    r = subprocess.run(as_nobody + ['dd', 'if=/proc/%d/%s' % (p.pid, name),
+                    r = subprocess.run(as_user + ['dd', 'if=/proc/%d/%s' % (p.pid, name),
                                                     'bs=4096', 'count=1', 'status=none'],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, timeout=30)
@@ -422,7 +442,7 @@ class RunningProcess(HygieneCase):
                 if p.poll() is None:
                     p.kill()
                     p.communicate()
-            self.env.history.append(harness._Run('token (as nobody)', 'token',
+            self.env.history.append(harness._Run('token (unprivileged)', 'token',
                                                  out.decode(), err.decode(), token_ok=True))
             self.assertEqual(p.returncode, 0, err.decode()[-300:])
             self.assertIn(out.decode()[:-1], self.server.issued)
@@ -433,7 +453,7 @@ class RunningProcess(HygieneCase):
             for name in ('environ', 'mem'):
                 r = reads[name]
                 self.assertNotEqual(r.returncode, 0,
-                                    'nobody read /proc/PID/%s of its own helper' % name)
+                                    'uid %d read /proc/PID/%s of its own helper' % (uid, name))
                 self.assertIn(b'ermission denied', r.stderr, name)
                 self.assertFalse(secret_hits(self.secrets(), r.stdout), name)
         finally:

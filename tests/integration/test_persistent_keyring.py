@@ -154,8 +154,8 @@ def clear_stored(env):
     """
     Remove the credentials of the endpoint's server (and of path prefixes
     under it) from the persistent keyring, whoever made them and whatever
-    their permissions: as the keyring's possessor, invalidating, else
-    unlinking.  Reads no payload.
+    their permissions: as the keyring's possessor, unlinking, then
+    invalidating.  Reads no payload.
     """
     if not getattr(env, 'server_url', None):
         return
@@ -164,7 +164,8 @@ for k in $(keyctl rlist "$p"); do
 	d=$(keyctl rdescribe "$k" 2>/dev/null) || continue
 	case "$d" in
 	"user;"*";$1" | "user;"*";$1/"*)
-		keyctl invalidate "$k" 2>/dev/null || keyctl unlink "$k" "$p" >/dev/null ;;
+		# unlinked first: see harness.unlink_and_invalidate()
+		keyctl unlink "$k" "$p" >/dev/null 2>&1; keyctl invalidate "$k" 2>/dev/null || : ;;
 	esac
 done
 ''', STORED_PREFIX + env.server_url)
@@ -179,8 +180,7 @@ def clear_token_tier(env):
     """
     for k in env.kernel_keys(include_dead=True):
         if not k.description.startswith(STORED_PREFIX):
-            harness.keyctl(['invalidate', k.serial])
-            harness.keyctl(['unlink', k.serial, '@u'])
+            harness.unlink_and_invalidate(k.serial)
 
 
 def parse_payload(text):

@@ -129,8 +129,7 @@ class Storm(GCTestCase):
         if not os.path.exists('/proc/keys'):
             return
         for k in self.kernel_keys_of(url, include_dead=True):
-            harness.keyctl(['invalidate', k.serial])
-            harness.keyctl(['unlink', k.serial, '@u'])
+            harness.unlink_and_invalidate(k.serial)
 
     # -- the endpoints: any of our keys, on any of the three servers ---------------
     def letter(self, req, letters):
