@@ -31,6 +31,7 @@ locked or killed.
 
 import json
 import os
+import random
 import select
 import signal
 import subprocess
@@ -617,6 +618,50 @@ class KilledDaemon(PrivateBusCase):
                 cred = [i for i in self.world.items(self.url) if i.schema == KEY_SCHEMA]
                 self.assertEqual(len(cred), 1)
                 self.assertSecretEqual(cred[0].secret, old, 'stored credential')
+
+    def test_kill_inside_a_store_leaves_exactly_one_credential(self):
+        # CONTRACT section 8: the daemon dying in the middle of a store
+        # (new item written, old not yet removed, or anywhere near) leaves
+        # exactly the old or exactly the new credential in use, listed once
+        bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
+        rng = random.Random(int(os.environ.get('GC_KILL_SEED', '0')) or None)
+        for round_ in range(8):
+            with self.subTest(round=round_):
+                if self.world.keyring is None:
+                    self.world.start_keyring()
+                old = self.set_up_stored('keystore' if round_ % 2 else None, self.world)
+                new = self.env.new_key()
+                self.server.accept_key(new)
+                count = self.server.count
+                # another username: another item, not one replaced in place
+                sp = self.env.spawn(['store'], argv0=GIT, env_extra=bus, input=harness.git_lines(
+                    'protocol=https', 'host=127.0.0.1:%d' % self.server.port,
+                    'username=user%d' % round_, 'password=' + new))
+                deadline = time.time() + 15
+                while self.server.count == count and time.time() < deadline:
+                    time.sleep(0.002)
+                time.sleep(rng.uniform(0, 0.04))     # somewhere in the write
+                self.world.kill_keyring(signal.SIGKILL)
+                res = sp.finish()
+                self.world.start_keyring()
+                self.assertOneInUse(bus, old, new, stored_ok=res.returncode == 0)
+                self.assertEqual(self.env.run(['logout'], env_extra=bus).returncode, 0)
+
+    def assertOneInUse(self, bus, old, new, stored_ok):
+        rc, out, err = self.env.run(['status', '--json'], env_extra=bus)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([s['server'] for s in json.loads(out)['servers']], [self.url],
+                         'the server is not listed exactly once')
+        rc, fresh, err = self.env.run(['token', '--refresh'], env_extra=bus)
+        self.assertEqual(rc, 0, err)
+        used = self.server.last.credential
+        self.assertIn(used, (('api-key', old), ('api-key', new)))
+        # and what a hit serves is that credential's token, not the other's
+        rc, cached, err = self.env.run(['token'], env_extra=bus)
+        self.assertEqual(rc, 0, err)
+        self.assertSecretEqual(cached, fresh, 'the cached token')
+        if stored_ok:
+            self.assertEqual(used, ('api-key', new), 'the store said it worked')
 
     def test_refresh_hands_out_the_token_and_half_writes_nothing(self):
         self.set_up_stored('keystore', self.world)
