@@ -26,7 +26,11 @@
 
 extern char **environ;
 
-/* environ without the names we set, then NAME=VALUE for each pair */
+/*
+ * environ without the names we set and without an inherited
+ * GALILEO_API_KEY (a secret goes to COMMAND only when asked for, with
+ * --api-key), then NAME=VALUE for each pair
+ */
 static char **child_environ(char *const *vars, size_t nvars)
 {
 	size_t n = 0, k = 0;
@@ -36,7 +40,7 @@ static char **child_environ(char *const *vars, size_t nvars)
 		n++;
 	envp = xcalloc(n + nvars + 1, sizeof(*envp));
 	for (size_t i = 0; i < n; i++) {
-		bool ours = false;
+		bool ours = !strncmp(environ[i], "GALILEO_API_KEY=", 16);
 
 		for (size_t v = 0; v < nvars && !ours; v++)
 			ours = !strncmp(environ[i], vars[v], strcspn(vars[v], "=") + 1);

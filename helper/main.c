@@ -10,6 +10,7 @@
 #include "lib/common.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,10 +74,24 @@ static int protocol_option(const char *arg, enum dialect *d)
 	return 0;
 }
 
+/* help and version need no configuration: a broken file does not hide them */
+static bool needs_no_config(enum dialect d, const char *cmd)
+{
+	return d == DIALECT_NATIVE && (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+				       !strcmp(cmd, "--version"));
+}
+
 static int run(enum dialect d, int argc, char **argv)
 {
 	struct session s;
-	int err = session_init(&s);
+	int err;
+
+	if (needs_no_config(d, argv[0])) {
+		memset(&s, 0, sizeof(s));
+		config_init(&s.cfg);
+		return native_main(&s, argc, argv);
+	}
+	err = session_init(&s);
 
 	if (!err) {
 		if (d == DIALECT_GIT)

@@ -223,7 +223,7 @@ int doctor_print(struct session *s)
 	struct token_policy p;
 	struct gc_credential cred;
 	struct cached_token tok;
-	char *mdir = module_dir();
+	char *mdir = module_dir(), *org = NULL;
 	int err;
 
 	printf("config file: %s%s\n", s->cfg.path ? s->cfg.path : "(none)",
@@ -234,19 +234,25 @@ int doctor_print(struct session *s)
 	free(mdir);
 	doctor_backends(s);
 	doctor_tier(s);
+	if ((err = session_explicit_org(NULL, NULL, &org)))
+		return err;
+	r.org = org;
 	session_policy(s, &p);
 	err = token_obtain(&p, &r, &cred, &tok);
 	if (!err) {
 		char human[32];
 
 		status_time_left(tok.expires_at - (int64_t)time(NULL), human, sizeof(human));
-		printf("token: can be served (credential from %s; expires %s)\n",
-		       cred.secret || !s->backend ? (s->backend ? s->backend : "env") : "the cache",
+		/* no secret read: a hit the kernel tier's summary answered */
+		printf("token: can be served (%s%s; expires %s)\n",
+		       cred.secret ? "credential from keystore " : "from the cache, no keystore read",
+		       cred.secret && s->backend ? s->backend : "",
 		       tok.expires_at ? human : "at an unknown time");
 		cached_token_release(&tok);
 		credential_release(&cred);
 	} else {
 		printf("token: cannot be served; see the line below\n");
 	}
+	free(org);
 	return err;
 }

@@ -241,7 +241,7 @@ void lock_release(int fd)
 		close(fd);	/* closing drops the flock */
 }
 
-void flight_note(const char *server, const char *organization, const char *failure)
+void flight_note(const char *server, const char *organization, int err, const char *failure)
 {
 	const char *why = NULL;
 	char name[40], *dir, *text;
@@ -263,7 +263,7 @@ void flight_note(const char *server, const char *organization, const char *failu
 	if (fd < 0)
 		return;
 	/* a note is about the credential stored now: a store or erase voids it */
-	text = xasprintf("%020llu %s", (unsigned long long)write_generation(server), failure);
+	text = xasprintf("%020llu %d %s", (unsigned long long)write_generation(server), -err, failure);
 	n = strlen(text);
 	if (write(fd, text, n) != (ssize_t)n)
 		gc_debug("cannot note the failed refresh: %s", strerror(errno));
@@ -271,10 +271,11 @@ void flight_note(const char *server, const char *organization, const char *failu
 	close(fd);
 }
 
-bool flight_note_read(const char *server, const char *organization, char *buf, size_t len)
+bool flight_note_read(const char *server, const char *organization, struct flight_failure *out)
 {
 	const char *why = NULL;
-	char name[40];
+	char name[40], buf[600], *msg;
+	struct stat st;
 	ssize_t n;
 	int fd;
 
@@ -282,14 +283,18 @@ bool flight_note_read(const char *server, const char *organization, char *buf, s
 	fd = open_lock_file(name, O_RDONLY, &why);
 	if (fd < 0)
 		return false;
-	n = read(fd, buf, len - 1);
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (fstat(fd, &st) < 0)
+		st.st_mtime = 0;
 	close(fd);
-	if (n <= 21)
+	if (n <= 23)
 		return false;
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n\r")] = '\0';
-	if (strtoull(buf, NULL, 10) != write_generation(server))
+	if (strtoull(buf, &msg, 10) != write_generation(server))
 		return false;
-	memmove(buf, buf + 21, strlen(buf + 21) + 1);
+	out->err = -(int)strtol(msg, &msg, 10);
+	out->age = (long)(time(NULL) - st.st_mtime);
+	snprintf(out->message, sizeof(out->message), "%s", *msg == ' ' ? msg + 1 : msg);
 	return true;
 }

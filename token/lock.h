@@ -43,12 +43,19 @@ void lock_release(int fd);
 
 /*
  * The outcome of the last background refresh of (server, organization),
- * kept in the lock directory: why it failed (one line, no secret), or
- * NULL once one succeeded.
+ * kept in the lock directory: its error and why it failed (one line, no
+ * secret), or failure NULL once a refresh succeeded.  A store or erase of
+ * the server voids every note.
  */
-void flight_note(const char *server, const char *organization, const char *failure);
-/* the failure noted, into buf; false when none */
-bool flight_note_read(const char *server, const char *organization, char *buf, size_t len);
+void flight_note(const char *server, const char *organization, int err, const char *failure);
+
+struct flight_failure {
+	int err;		/* GCERR_* */
+	long age;		/* seconds since it was noted */
+	char message[512];
+};
+/* the failure noted, if any */
+bool flight_note_read(const char *server, const char *organization, struct flight_failure *out);
 
 /* the lock directory, as a new string */
 char *flight_dir(void);

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+/* seconds between detached refreshes after one failed */
+#define AHEAD_RETRY 30
+
 /* the credential, once read, and the write generation seen before reading it */
 struct flight {
 	uint64_t generation;
@@ -264,6 +267,8 @@ static int refresh_once(const struct token_policy *p, const struct token_request
 	if (err)
 		return stale_fallback(f, err, tok);
 	token_from_result(&res, cred, tok);
+	if (p->background)
+		flight_note(p->server, r->org ? r->org : "", 0, NULL);	/* a good one now */
 	if (held)
 		token_write_back(p, cred, org, tok);
 	else
@@ -307,8 +312,8 @@ int token_refresh_ahead(const struct token_policy *p, const struct token_request
 	int err;
 
 	err = refresh_locked(p, r, &f, &cred, &tok);
-	flight_note(p->server, org, err ? (gc_error_message() ? gc_error_message() :
-					   gc_strerror(err)) : NULL);
+	flight_note(p->server, org, err, err ? (gc_error_message() ? gc_error_message() :
+						gc_strerror(err)) : NULL);
 	cached_token_release(&tok);
 	cached_token_release(&f.stale);
 	credential_release(&cred);
@@ -316,17 +321,28 @@ int token_refresh_ahead(const struct token_policy *p, const struct token_request
 	return err;
 }
 
-/* the stale token served now, a detached process refreshing it meanwhile */
-static void serve_ahead(const struct token_policy *p, const struct token_request *r,
+/*
+ * The stale token served now, a detached process refreshing it meanwhile;
+ * false when it must not be served (section 8: a rejected refresh is not
+ * papered over, so the call refreshes itself and says why it fails).
+ * After a failure, another detached refresh only every AHEAD_RETRY s.
+ */
+static bool serve_ahead(const struct token_policy *p, const struct token_request *r,
 			struct flight *f, struct cached_token *tok)
 {
-	char why[512];
+	const char *org = r->org ? r->org : "";
+	struct flight_failure last;
+	bool noted = flight_note_read(p->server, org, &last);
 
-	p->src.spawn_ahead(p->src.ctx, r->org ? r->org : "");
+	if (noted && last.err != GCERR_NETWORK)
+		return false;
+	if (!noted || last.age >= AHEAD_RETRY)
+		p->src.spawn_ahead(p->src.ctx, org);
 	*tok = f->stale;
 	memset(&f->stale, 0, sizeof(f->stale));
-	if (flight_note_read(p->server, r->org ? r->org : "", why, sizeof(why)))
-		stale_warning(why, tok);
+	if (noted)
+		stale_warning(last.message, tok);
+	return true;
 }
 
 int token_obtain(const struct token_policy *p, const struct token_request *r,
@@ -339,10 +355,9 @@ int token_obtain(const struct token_policy *p, const struct token_request *r,
 	memset(tok, 0, sizeof(*tok));
 	if (!r->refresh && (err = try_hit(p, r, &f, cred, tok)) <= 0)
 		return err;
-	if (!r->refresh && p->background && p->src.spawn_ahead && f.stale.token) {
-		serve_ahead(p, r, &f, tok);
+	if (!r->refresh && p->background && p->src.spawn_ahead && f.stale.token &&
+	    serve_ahead(p, r, &f, tok))
 		return 0;
-	}
 	if ((err = flight_lock(p->server, r->org ? r->org : "", p->timeout, &lock))) {
 		credential_release(cred);
 		cached_token_release(&f.stale);

@@ -91,7 +91,7 @@ class Ahead(GCTestCase):
         self.assertEqual((res.returncode, res.stderr), (0, ''))
         self.assertSecretEqual(res.stdout, self.cached + '\n', 'token served')
         self.env.wait_refreshes()
-        # the failure noted: the next call warns, serves the old token, tries again
+        # the failure noted: the next call warns and serves the old token
         rc, out, err = self.env.run(['token'])
         self.assertEqual(rc, 0, err)
         self.assertSecretEqual(out, self.cached + '\n', 'token served')
@@ -106,14 +106,26 @@ class Ahead(GCTestCase):
         self.assertFails(self.env.run(['token']), 5, 'HTTP 503')
 
     def test_a_rejected_refresh_is_not_papered_over(self):
+        # section 8: a 401 on refresh fails as section 7 says, also when a
+        # background refresh met it: the next call refreshes itself
         self.age()
         self.server.push(Response(401, {'detail': 'revoked'}), times=None)
         self.assertEqual(self.env.run(['token']).returncode, 0)
         self.env.wait_refreshes()
-        rc, out, err = self.env.run(['token'])
-        self.assertEqual(rc, 0, err)
-        self.assertIn('HTTP 401', err)
+        self.assertFails(self.env.run(['token']), 4, 'rejected the credential')
+
+    def test_after_a_failure_not_every_call_starts_a_refresh(self):
+        self.age(left=200)
+        self.server.push(Response(503, {'detail': 'down'}), times=None)
+        self.assertEqual(self.env.run(['token']).returncode, 0)
         self.env.wait_refreshes()
+        count = self.server.count
+        for _ in range(3):
+            rc, out, err = self.env.run(['token'])
+            self.assertEqual(rc, 0, err)
+            self.assertIn('using the cached token', err)
+        self.env.wait_refreshes()
+        self.assertEqual(self.server.count, count, 'a refresh per call while it fails')
 
     def test_inline_refreshes_in_the_call(self):
         self.env.refresh_mode = 'inline'

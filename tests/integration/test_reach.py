@@ -113,6 +113,17 @@ class Exec(GCTestCase):
         self.assertIsNone(got['key'])
         self.assertEqual(got['args'], ['a b', '--x'], 'arguments changed on the way')
 
+    def test_an_inherited_key_is_not_passed_on(self):
+        # GALILEO_API_KEY in our environment: used, but COMMAND gets only
+        # the token (section 10: a secret goes to another program by request)
+        key = self.env.new_key()
+        self.server.accept_key(key)
+        rc, out, err = self.exec_(env_extra={'GALILEO_API_KEY': key})
+        self.assertEqual((rc, err), (0, ''))
+        got = self.got()
+        self.assertIsNone(got['key'], 'the key reached COMMAND')
+        self.assertEqual(got['token'], sha(self.server.last.token))
+
     def test_api_key(self):
         key = self.login()
         rc, out, err = self.exec_(['--api-key'])

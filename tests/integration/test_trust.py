@@ -346,6 +346,9 @@ class HostileFiles(TrustBase):
                 os.chmod(self.env.config_path, mode)
                 self.assertFails(self.env.run(['token', '--refresh']), 1,
                                  self.env.config_path, 'writable by group or others')
+        # help needs no configuration: a refused file does not hide it
+        os.chmod(self.env.config_path, 0o666)
+        self.assertEqual(self.env.run(['--help']).returncode, 0)
         os.chmod(self.env.config_path, 0o644)
         self.assertEqual(self.server.count, count)
 
@@ -395,11 +398,13 @@ class Output(TrustBase):
         # "stdout" (the keyring's socket, say) and receive the token
         self.login()
         trace = os.path.join(self.env.root, 'fd1.trace')
+        env = self.env.child_env()
+        # LeakSanitizer cannot run under ptrace (the sanitizer build)
+        env['ASAN_OPTIONS'] = env.get('ASAN_OPTIONS', '') + ':detect_leaks=0'
         r = subprocess.run(['strace', '-f', '-s', '4', '-e', 'trace=openat,open,socket,dup2,write',
                             '-o', trace, self.env.program, 'token', '--refresh'],
-                           stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           env=self.env.child_env(), timeout=30,
-                           preexec_fn=lambda: os.close(1))
+                           stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                           timeout=30, preexec_fn=lambda: os.close(1))
         self.assertEqual((r.returncode, r.stderr), (0, b''))
         with open(trace) as f:
             lines = f.read().split('\n')
