@@ -40,8 +40,13 @@ int session_init(struct session *s)
 	return err;
 }
 
+static const struct http_ops *load_http(void);
+
 void session_release(struct session *s)
 {
+	if (s->call)
+		exchange_abandon(load_http(), s->call);
+	free(s->call_org);
 	free(s->home);
 	free(s->server);
 	free(s->org_config);
@@ -212,6 +217,11 @@ static int source_exchange(void *ctx, const struct gc_credential *cred, const ch
 	return session_exchange(ctx, cred, org, res);
 }
 
+static void source_prepare(void *ctx, const char *org)
+{
+	session_prepare(ctx, org);
+}
+
 static const struct token_tier *source_fallback(void *ctx)
 {
 	struct session *s = ctx;
@@ -287,6 +297,7 @@ void session_policy(struct session *s, struct token_policy *p)
 	p->src.exchange = source_exchange;
 	p->src.fallback = source_fallback;
 	p->src.spawn_ahead = source_spawn_ahead;
+	p->src.prepare = source_prepare;
 }
 
 size_t session_token_tiers(struct session *s, const struct token_tier *out[2])
@@ -338,27 +349,61 @@ static int check_ca_file(const char *server, const char *path)
 			server, path);
 }
 
+static void exchange_params_of(const struct session *s, const char *org,
+			       struct exchange_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->server = s->server;
+	p->token_path = s->token_path;
+	p->organization = org;
+	p->ca_file = s->vals.ca_file;
+	p->timeout = s->timeout;
+}
+
+void session_prepare(struct session *s, const char *org)
+{
+	const struct http_ops *http;
+	struct exchange_params p;
+
+	/*
+	 * Only to a server known without the keystore (the home server, one
+	 * with a section): an unscoped helper asked about any host must not
+	 * even connect to it before a credential for it is found.
+	 */
+	if (strcmp(s->server, s->home) && !config_has_section(&s->cfg, s->server))
+		return;
+	if (s->call || check_ca_file(s->server, s->vals.ca_file) || !(http = load_http())) {
+		gc_error_clear();	/* the exchange says so, if it comes to that */
+		return;
+	}
+	exchange_params_of(s, org, &p);
+	if ((s->call = exchange_begin(http, &p)))
+		s->call_org = xstrdup(org);
+}
+
 int session_exchange(struct session *s, const struct gc_credential *cred, const char *org,
 		     struct exchange_result *res)
 {
 	const struct http_ops *http;
-	struct exchange_params p = {
-		.server = s->server,
-		.token_path = s->token_path,
-		.organization = org,
-		.kind = cred->kind,
-		.username = cred->username,
-		.secret = cred->secret,
-		.ca_file = s->vals.ca_file,
-		.timeout = s->timeout,
-	};
+	struct exchange_params p;
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	if ((err = check_ca_file(s->server, p.ca_file)))
+	if ((err = check_ca_file(s->server, s->vals.ca_file)))
 		return err;
 	if (!(http = load_http()))
 		return GCERR_FAIL;
+	exchange_params_of(s, org, &p);
+	p.kind = cred->kind;
+	p.username = cred->username;
+	p.secret = cred->secret;
+	if (s->call && !strcmp(s->call_org, org))
+		p.call = s->call;	/* begun for this very URL */
+	else if (s->call)
+		exchange_abandon(http, s->call);
+	s->call = NULL;
+	free(s->call_org);
+	s->call_org = NULL;
 	return exchange_run(http, &p, res);
 }
 

@@ -34,6 +34,8 @@ struct session {
 	bool tier_ready;
 	const struct token_tier *tier;
 	struct token_tier keystore_tier;
+	struct http_call *call;		/* a connection begun for call_org */
+	char *call_org;
 };
 
 /* read the configuration (refusing a file others could write); no other I/O */
@@ -65,6 +67,13 @@ void session_policy(struct session *s, struct token_policy *p);
  * now (a token may predate a change of it).  Returns how many.
  */
 size_t session_token_tiers(struct session *s, const struct token_tier *out[2]);
+
+/*
+ * Begin connecting to the token endpoint for org (encoded) while the
+ * credential is read (no secret involved); the next session_exchange()
+ * for that organization sends on it.
+ */
+void session_prepare(struct session *s, const char *org);
 
 /* one exchange of cred for a token of org (encoded; "" none); res transfer full */
 int session_exchange(struct session *s, const struct gc_credential *cred, const char *org,

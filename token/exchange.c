@@ -389,6 +389,7 @@ static int64_t retry_after_ms(const struct http_response *resp)
 /* what one exchange carries from attempt to attempt */
 struct attempts {
 	const struct http_ops *http;
+	struct http_call *call;		/* the first attempt's, begun earlier */
 	const char *kind;
 	struct http_request req;
 	struct http_response resp;
@@ -408,7 +409,13 @@ static int64_t attempt_once(struct attempts *a)
 	gc_debug("exchange: attempt %d of %d: GET %s (%s credential: ***), %ld ms left",
 		 a->n, MAX_ATTEMPTS, a->req.url, a->kind, a->req.timeout_ms);
 	a->errbuf[0] = '\0';
-	a->err = a->http->get(&a->req, &a->resp, a->errbuf, sizeof(a->errbuf));
+	if (a->call) {
+		a->err = a->http->send(a->call, a->req.auth_header, &a->resp, a->errbuf,
+				       sizeof(a->errbuf));
+		a->call = NULL;
+	} else {
+		a->err = a->http->get(&a->req, &a->resp, a->errbuf, sizeof(a->errbuf));
+	}
 	if (a->err) {
 		a->transient = a->resp.failure == HTTP_FAIL_TRANSIENT ||
 			       a->resp.failure == HTTP_FAIL_TIMEOUT;
@@ -477,6 +484,45 @@ static int outcome(struct attempts *a, const struct exchange_params *p, long tim
 	return err;
 }
 
+static void request_of(const struct exchange_params *p, struct http_request *req, char *url)
+{
+	long timeout = p->timeout > 0 ? p->timeout : EXCHANGE_DEFAULT_TIMEOUT;
+
+	memset(req, 0, sizeof(*req));
+	req->url = url;
+	req->user_agent = "galileo-credential/" PACKAGE_VERSION;
+	req->ca_file = p->ca_file;
+	req->debug = gc_debug_enabled();
+	req->timeout_ms = timeout * 1000;
+}
+
+struct http_call *exchange_begin(const struct http_ops *http, const struct exchange_params *p)
+{
+	struct http_request req;
+	struct http_call *call;
+	char *url;
+
+	if (!http || http->abi_version != HTTP_ABI_VERSION || !http->begin)
+		return NULL;
+	url = exchange_build_url(p);
+	request_of(p, &req, url);
+	call = http->begin(&req);
+	free(url);
+	return call;
+}
+
+void exchange_abandon(const struct http_ops *http, struct http_call *call)
+{
+	struct http_response resp;
+	char errbuf[64];
+
+	if (!call)
+		return;
+	http->send(call, NULL, &resp, errbuf, sizeof(errbuf));
+	if (http->response_release)
+		http->response_release(&resp);
+}
+
 int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 		 struct exchange_result *res)
 {
@@ -490,22 +536,22 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 	memset(res, 0, sizeof(*res));
 	if (!http || http->abi_version != HTTP_ABI_VERSION || !http->get)
 		return gc_error(GCERR_FAIL, "the HTTP module is missing or of another version");
-	if (!credential_kind_valid(kind))
-		return gc_error(GCERR_INPUT, "unknown credential kind '%s' for '%s'",
-				kind, p->server);
-	header = exchange_auth_header(kind, p->username, p->secret);
-	if (!header)
+	header = credential_kind_valid(kind) ? exchange_auth_header(kind, p->username, p->secret) : NULL;
+	if (!header) {
+		exchange_abandon(http, p->call);	/* nothing goes out */
+		if (!credential_kind_valid(kind))
+			return gc_error(GCERR_INPUT, "unknown credential kind '%s' for '%s'",
+					kind, p->server);
 		return gc_error(GCERR_INPUT,
 				"the credential for '%s' holds a control character; run 'galileo-credential login --server %s'",
 				p->server, p->server);
+	}
 	/* the header's last word is what went out: the key, token or Basic base64 */
 	sent[1] = strrchr(header, ' ') + 1;
 	url = exchange_build_url(p);
-	a.req.url = url;
+	request_of(p, &a.req, url);
 	a.req.auth_header = header;
-	a.req.user_agent = "galileo-credential/" PACKAGE_VERSION;
-	a.req.ca_file = p->ca_file;
-	a.req.debug = gc_debug_enabled();
+	a.call = p->call;
 	a.deadline = monotonic_ms() + (int64_t)timeout * 1000;
 	run_attempts(&a);
 	err = outcome(&a, p, timeout, sent, res);

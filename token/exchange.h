@@ -19,6 +19,7 @@ struct exchange_params {
 	const char *secret;
 	const char *ca_file;
 	long timeout;			/* seconds for the whole exchange; <= 0: the default */
+	struct http_call *call;		/* begun by exchange_begin() for this URL, or NULL */
 };
 
 struct exchange_result {
@@ -60,6 +61,16 @@ char *exchange_auth_header(const char *kind, const char *username, const char *s
 int exchange_parse_response(const char *server, long status, const char *body,
 			    size_t body_len, const char *date_header, int64_t now,
 			    struct exchange_result *res);
+
+/*
+ * Begin the exchange's connection before the credential is known (p's
+ * credential fields unused): the first attempt of exchange_run() with
+ * p->call set sends on it.  NULL when the transport cannot.
+ */
+struct http_call *exchange_begin(const struct http_ops *http, const struct exchange_params *p);
+
+/* give up a begun call: nothing is sent on it */
+void exchange_abandon(const struct http_ops *http, struct http_call *call);
 
 /*
  * Do the whole exchange with the loaded transport, retrying what another

@@ -12,10 +12,12 @@
 
 #include <stddef.h>
 
-#define HTTP_ABI_VERSION 3
+#define HTTP_ABI_VERSION 4
 #define HTTP_MODULE_FILE "http-curl.so"
 #define HTTP_ENTRY_SYMBOL "http_module_init"
 #define HTTP_MAX_BODY (64 * 1024)
+
+struct http_call;
 
 struct http_request {
 	const char *url;		/* full URL with query */
@@ -64,6 +66,20 @@ struct http_ops {
 		   char *errbuf, size_t errlen);
 	/* free resp's members (body wiped) */
 	void (*response_release)(struct http_response *resp);
+	/*
+	 * Begin req (its auth_header ignored) before the credential is
+	 * known: the connection (TCP, TLS) is made now, in a thread of the
+	 * module, and the request waits.  NULL when it cannot begin (use
+	 * get()).
+	 */
+	struct http_call *(*begin)(const struct http_request *req);
+	/*
+	 * Finish a begun call with auth_header as get() would; NULL sends
+	 * nothing (the connection is closed before any request is made).
+	 * The call is freed either way.
+	 */
+	int (*send)(struct http_call *call, const char *auth_header,
+		    struct http_response *resp, char *errbuf, size_t errlen);
 };
 
 typedef const struct http_ops *(*http_entry_fn)(const struct gc_services *services);

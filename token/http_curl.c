@@ -4,10 +4,13 @@
 #include "lib/common.h"	/* the error codes only: this module links nothing of the program */
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /*
  * The libcurl transport: one GET, no redirects, verification always on, the
@@ -229,9 +232,8 @@ static CURLcode setup(CURL *h, const struct http_request *req, struct curl_slist
 	return CURLE_OK;
 }
 
-/* a handle and the header list; GCERR_* with errbuf set when not */
-static int prepare(const struct http_request *req, CURL **h, struct curl_slist **headers,
-		   char *errbuf, size_t errlen)
+/* a handle; GCERR_* with errbuf set when not */
+static int prepare(CURL **h, char *errbuf, size_t errlen)
 {
 	static int global_ready;
 	CURLcode rc;
@@ -244,42 +246,75 @@ static int prepare(const struct http_request *req, CURL **h, struct curl_slist *
 		}
 		global_ready = 1;
 	}
-	*headers = NULL;
 	if (!(*h = curl_easy_init())) {
 		snprintf(errbuf, errlen, "cannot initialise libcurl");
 		return GCERR_NETWORK;
 	}
-	if (req->auth_header && !(*headers = curl_slist_append(NULL, req->auth_header))) {
-		snprintf(errbuf, errlen, "out of memory");
-		curl_easy_cleanup(*h);
-		return GCERR_NOMEM;
-	}
 	return 0;
 }
 
-static int http_curl_get(const struct http_request *req, struct http_response *resp,
-			 char *errbuf, size_t errlen)
+/*
+ * A GET begun before its credential is known (http.h): the connection
+ * (TCP, TLS) is made in a thread of its own while the caller reads the
+ * keystore; the request waits in libcurl's pre-request callback, which
+ * runs once the connection is up and before the request is built, until
+ * the caller hands over the header, or says to send nothing.
+ */
+struct http_call {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum { CALL_WAITING, CALL_GO, CALL_DROP } state;
+	char *auth_header;		/* a secret, from http_curl_send() */
+	struct curl_slist *headers;	/* one placeholder, swapped at the callback */
+	struct http_request req;
+	char *url, *user_agent, *ca_file;
+	struct timespec deadline;	/* CLOCK_REALTIME, for the condition wait */
+	int ret;
+	struct http_response resp;
+	char errbuf[256];
+};
+
+#define PENDING_HEADER "X-Galileo-Credential: pending"
+
+static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+		     int local_port)
+{
+	struct http_call *c = clientp;
+	int go;
+
+	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+	pthread_mutex_lock(&c->mu);
+	while (c->state == CALL_WAITING &&
+	       pthread_cond_timedwait(&c->cv, &c->mu, &c->deadline) != ETIMEDOUT)
+		;
+	go = c->state == CALL_GO;
+	if (go) {
+		/* the request is built after this callback: it carries the credential */
+		free(c->headers->data);
+		c->headers->data = must(strdup(c->auth_header));
+	}
+	pthread_mutex_unlock(&c->mu);
+	return go ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
+}
+
+/* the one GET of req on h; call: a begun one whose header comes at the callback */
+static int perform_get(CURL *h, const struct http_request *req, struct curl_slist *headers,
+		       struct http_call *call, struct http_response *resp, char *errbuf,
+		       size_t errlen)
 {
 	char detail[CURL_ERROR_SIZE] = "";
-	struct curl_slist *headers;
 	struct body b = { 0 };
 	enum http_failure failure = HTTP_FAIL_PERMANENT;
-	int ret;
+	int ret = GCERR_NETWORK;
 	CURLcode rc;
-	CURL *h;
 
-	memset(resp, 0, sizeof(*resp));
-	resp->failure = HTTP_FAIL_PERMANENT;	/* until it is known better */
-	if (req->auth_header && strpbrk(req->auth_header, "\r\n")) {
-		snprintf(errbuf, errlen, "refusing a credential that holds a line break");
-		return GCERR_INPUT;
-	}
-	if ((ret = prepare(req, &h, &headers, errbuf, errlen)))
-		return ret;
-	ret = GCERR_NETWORK;
 	if (req->debug)
-		svc->debug("http: GET %.*s", (int)strcspn(req->url, "?"), req->url);
-	if ((rc = setup(h, req, headers, &b, resp, detail))) {
+		svc->debug("http: GET %.*s%s", (int)strcspn(req->url, "?"), req->url,
+			   call ? " (connecting while the credential is read)" : "");
+	if ((rc = setup(h, req, headers, &b, resp, detail)) ||
+	    (call && ((rc = curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq)) ||
+		      (rc = curl_easy_setopt(h, CURLOPT_PREREQDATA, call))))) {
 		snprintf(errbuf, errlen, "cannot set up the request: %s", curl_easy_strerror(rc));
 	} else if ((rc = curl_easy_perform(h)) != CURLE_OK) {
 		describe(rc, &b, detail, req->timeout_ms, errbuf, errlen);
@@ -295,8 +330,6 @@ static int http_curl_get(const struct http_request *req, struct http_response *r
 			svc->debug("http: status %ld, %zu bytes", resp->status, resp->body_len);
 		ret = 0;
 	}
-	curl_easy_cleanup(h);
-	wipe_headers(headers);
 	freezero(b.buf, b.cap);
 	if (ret) {
 		if (req->debug)
@@ -307,10 +340,112 @@ static int http_curl_get(const struct http_request *req, struct http_response *r
 	return ret;
 }
 
+static int http_curl_get(const struct http_request *req, struct http_response *resp,
+			 char *errbuf, size_t errlen)
+{
+	struct curl_slist *headers = NULL;
+	int ret;
+	CURL *h;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->failure = HTTP_FAIL_PERMANENT;	/* until it is known better */
+	if (req->auth_header && strpbrk(req->auth_header, "\r\n")) {
+		snprintf(errbuf, errlen, "refusing a credential that holds a line break");
+		return GCERR_INPUT;
+	}
+	if ((ret = prepare(&h, errbuf, errlen)))
+		return ret;
+	if (req->auth_header && !(headers = curl_slist_append(NULL, req->auth_header))) {
+		snprintf(errbuf, errlen, "out of memory");
+		ret = GCERR_NOMEM;
+	} else {
+		ret = perform_get(h, req, headers, NULL, resp, errbuf, errlen);
+	}
+	curl_easy_cleanup(h);
+	wipe_headers(headers);
+	return ret;
+}
+
+static void *call_thread(void *arg)
+{
+	struct http_call *c = arg;
+	CURL *h;
+
+	c->resp.failure = HTTP_FAIL_PERMANENT;
+	if (!(c->ret = prepare(&h, c->errbuf, sizeof(c->errbuf)))) {
+		c->ret = perform_get(h, &c->req, c->headers, c, &c->resp, c->errbuf,
+				     sizeof(c->errbuf));
+		curl_easy_cleanup(h);
+	}
+	return NULL;
+}
+
+static void call_free(struct http_call *c)
+{
+	if (c->auth_header)
+		freezero(c->auth_header, strlen(c->auth_header));
+	wipe_headers(c->headers);
+	free(c->url);
+	free(c->user_agent);
+	free(c->ca_file);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static struct http_call *http_curl_begin(const struct http_request *req)
+{
+	struct http_call *c = must(calloc(1, sizeof(*c)));
+
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->req = *req;
+	c->req.auth_header = NULL;
+	c->req.url = c->url = must(strdup(req->url));
+	c->req.user_agent = c->user_agent = req->user_agent ? must(strdup(req->user_agent)) : NULL;
+	c->req.ca_file = c->ca_file = req->ca_file ? must(strdup(req->ca_file)) : NULL;
+	c->headers = must(curl_slist_append(NULL, PENDING_HEADER));
+	clock_gettime(CLOCK_REALTIME, &c->deadline);
+	c->deadline.tv_sec += req->timeout_ms / 1000 + 1;
+	if (pthread_create(&c->thread, NULL, call_thread, c)) {
+		call_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int http_curl_send(struct http_call *c, const char *auth_header,
+			  struct http_response *resp, char *errbuf, size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->mu);
+	if (auth_header && !strpbrk(auth_header, "\r\n")) {
+		c->auth_header = must(strdup(auth_header));
+		c->state = CALL_GO;
+	} else {
+		c->state = CALL_DROP;
+	}
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	ret = c->ret;
+	if (c->state == CALL_DROP && !ret)
+		ret = GCERR_NETWORK;	/* answered without us: never a result */
+	snprintf(errbuf, errlen, "%s", c->state == CALL_DROP ? "not sent" : c->errbuf);
+	*resp = c->resp;
+	if (c->state == CALL_DROP)
+		http_curl_response_release(resp);
+	call_free(c);
+	return ret;
+}
+
 static const struct http_ops ops = {
 	.abi_version = HTTP_ABI_VERSION,
 	.get = http_curl_get,
 	.response_release = http_curl_response_release,
+	.begin = http_curl_begin,
+	.send = http_curl_send,
 };
 
 const struct http_ops *http_module_init(const struct gc_services *services)

@@ -256,6 +256,9 @@ static int refresh_once(const struct token_policy *p, const struct token_request
 		/* only the summary was read: a token got while we waited is served */
 		if (!r->refresh && use_summary(p) && try_hit(p, r, f, cred, tok) == 0)
 			return 0;
+		/* the keystore read and the TLS handshake need not wait for each other */
+		if (p->src.prepare)
+			p->src.prepare(p->src.ctx, token_org(r, NULL));
 		if ((err = load_credential(p, f, cred)))
 			return err;
 	}

@@ -37,6 +37,12 @@ struct token_source {
 	 * exchange lock is busy; may be NULL.
 	 */
 	void (*spawn_ahead)(void *ctx, const char *org);
+	/*
+	 * About to read the credential for an exchange of org (as far as it
+	 * is known yet): the transport may start connecting meanwhile.  May
+	 * be NULL.
+	 */
+	void (*prepare)(void *ctx, const char *org);
 };
 
 struct token_policy {

@@ -417,6 +417,44 @@ class TLS(FaultBase):
                    requests=0)
 
 
+class EarlyConnection(GCTestCase):
+    """
+    The cold path: the TLS connection to the endpoint is made while the
+    keystore is read, and the request goes on that connection once the
+    credential is there; nothing is sent when the keystore fails.
+    """
+
+    def test_one_connection_carries_the_request(self):
+        key = self.login()
+        self.env.kernel_keys_clear()
+        before = self.server.connections
+        rc, out, err = self.env.run(['token', '--refresh'],
+                                    env_extra={'GALILEO_CREDENTIAL_DEBUG': '1'})
+        self.assertEqual(rc, 0, err)
+        self.assertIn('connecting while the credential is read', err)
+        self.assertEqual(self.server.last.credential, ('api-key', key))
+        self.assertEqual(self.server.connections - before, 1, 'a second connection')
+
+    def test_nothing_sent_when_the_keystore_fails(self):
+        self.login()
+        count = self.server.count
+        res = self.env.run(['token', '--refresh'],
+                           env_extra={'DBUS_SESSION_BUS_ADDRESS': 'unix:path=/nonexistent'})
+        self.assertFails(res, 6, 'cannot reach the Secret Service')
+        self.assertEqual(self.server.count, count, 'a request without a credential')
+
+    def test_another_organization_gets_a_connection_of_its_own(self):
+        # the stored default organization is known only once the credential
+        # is read: the connection begun for none is given up, nothing sent on it
+        self.login(args=['--org-slug', 'acme'])
+        count, conns = self.server.count, self.server.connections
+        rc, out, err = self.env.run(['token', '--refresh'])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.server.count, count + 1)
+        self.assertEqual(self.server.last.query, {'organization_slug': 'acme'})
+        self.assertLessEqual(self.server.connections - conns, 2)
+
+
 class StaleToken(FaultBase):
     """
     CONTRACT section 8: a cached token inside its margin but not expired
