@@ -86,8 +86,13 @@ static const char *token_cache_name(const struct session *s)
 	return v ? v : s->vals.token_cache ? s->vals.token_cache : "keyctl";
 }
 
-static const char *module_option(const char *module, const char *key);
+/* the configuration modules' options come from (one session per process) */
 static const struct config *option_source;
+
+static const char *module_option(const char *module, const char *key)
+{
+	return option_source ? config_option(option_source, module, key) : NULL;
+}
 
 static int settle(struct session *s)
 {
@@ -140,11 +145,6 @@ int session_use_server(struct session *s, const char *url, bool url_is_home)
 	return settle(s);
 }
 
-static const char *module_option(const char *module, const char *key)
-{
-	return option_source ? config_option(option_source, module, key) : NULL;
-}
-
 struct keystore_stack *session_stack(struct session *s)
 {
 	return &s->stack;
@@ -191,11 +191,10 @@ static const struct token_tier *session_tier(struct session *s)
 	if (s->tier_ready)
 		return s->tier;
 	s->tier_ready = true;
+	/* keyctl where the kernel allows it, else the keystore's token items */
 	if (!strcmp(name, "none"))
 		s->tier = NULL;
-	else if (!strcmp(name, "keyctl") && (s->tier = tier_keyctl()))
-		;
-	else
+	else if (strcmp(name, "keyctl") || !(s->tier = tier_keyctl()))
 		s->tier = keystore_tier(s);
 	return s->tier;
 }
