@@ -523,10 +523,12 @@ class Locked(PrivateBusCase):
         self.assertEqual(self.env.run(['login'], input=key + '\n', env_extra=bus).returncode, 0)
         path = self.world.lock_default()
         try:
-            self.env.write_config(extra='keystore = secret-service persistent-keyring\n')
-            self.assertFails(self.env.run(['token', '--refresh'], env_extra=bus), 6, *LOCKED)
+            # no password store in this HOME: pass is unavailable and passed over
             self.env.write_config(
-                extra='keystore = secret-service [locked=continue] persistent-keyring\n')
+                extra='keystore = env secret-service pass persistent-keyring\n')
+            self.assertFails(self.env.run(['token', '--refresh'], env_extra=bus), 6, *LOCKED)
+            self.env.write_config(extra='keystore = env secret-service [locked=continue] '
+                                  'pass persistent-keyring\n')
             rc, out, err = self.env.run(['token', '--refresh'], env_extra=bus)
             self.assertEqual(rc, 0, err)
             self.assertEqual(self.server.last.credential, ('api-key', key))

@@ -4,8 +4,7 @@ The `pass` keystore backend (CONTRACT section 11): one gpg-encrypted entry
 per server in a password store, written and read through pass and gpg with
 the secret on pipes, never waiting on a pinentry nobody can answer.
 
-DRAFT: written before the program loads keystore-pass.so; the lead engineer
-runs and adjusts it.  Skips when pass, gpg or the module is missing.
+Skips when pass, gpg or keystore-pass.so is missing.
 
 Each store is a PassStore: a private GNUPGHOME with a throwaway key and a
 password store initialised for it, under the harness's root.  The locked

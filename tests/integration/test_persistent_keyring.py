@@ -4,9 +4,9 @@ The persistent-keyring keystore (CONTRACT section 11): credentials in the
 Linux kernel's per-user persistent keyring, for SSH sessions and cron on
 machines without a Secret Service.
 
-DRAFT for the lead to run and adjust: it needs keystore-persistent-keyring.so
-in the module directory ($GALILEO_CREDENTIAL_MODULE_DIR, default
-$GC_BUILDDIR/.libs) beside the program's other modules.
+It needs keystore-persistent-keyring.so in the module directory
+($GALILEO_CREDENTIAL_MODULE_DIR, default $GC_BUILDDIR/.libs) beside the
+program's other modules.
 
 Configurations:
   - `keystore = persistent-keyring` alone;
