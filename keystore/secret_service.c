@@ -1278,41 +1278,55 @@ static int ss_get(const char *server, struct gc_credential *out)
 	return op_end(&op, ret);
 }
 
-static int ss_store(const struct gc_credential *cred)
+/* replace schema's items matching match by one of attrs; takes the tables and label */
+static int store_slot(const SecretSchema *schema, GHashTable *match, GHashTable *attrs,
+		      char *label, const char *secret, const char *what)
 {
-	GHashTable *match = slot_attrs(cred->server, NULL), *attrs = attrs_new();
-	char *label = g_strdup_printf("Galileo credential for %s", cred->server);
 	struct op op;
 	int ret;
 
-	g_hash_table_insert(attrs, "server", cred->server);
-	g_hash_table_insert(attrs, "kind", cred->kind && *cred->kind ? cred->kind : "api-key");
-	g_hash_table_insert(attrs, "username", cred->username ? cred->username : "");
-	g_hash_table_insert(attrs, "organization", cred->organization ? cred->organization : "");
 	op_begin(&op);
 	ret = ensure_open(&op);
-	if (ret == 0 && !cred->secret)
-		ret = report(GC_STATUS_ERROR, "no secret to store in the Secret Service");
+	if (ret == 0 && !secret)
+		ret = report(GC_STATUS_ERROR, "no %s to store in the Secret Service", what);
 	if (ret == 0)
-		ret = replace_item(&op, &key_schema, match, attrs, label, cred->secret);
+		ret = replace_item(&op, schema, match, attrs, label, secret);
 	g_free(label);
 	g_hash_table_unref(attrs);
 	g_hash_table_unref(match);
 	return op_end(&op, ret);
 }
 
-static int ss_erase(const char *server)
+/* delete schema's items matching match; takes the table */
+static int erase_slot(const SecretSchema *schema, GHashTable *match)
 {
-	GHashTable *match = slot_attrs(server, NULL);
 	struct op op;
 	int ret;
 
 	op_begin(&op);
 	ret = ensure_open(&op);
 	if (ret == 0)
-		ret = delete_all(&op, &key_schema, match);
+		ret = delete_all(&op, schema, match);
 	g_hash_table_unref(match);
 	return op_end(&op, ret);
+}
+
+static int ss_store(const struct gc_credential *cred)
+{
+	GHashTable *attrs = attrs_new();
+
+	g_hash_table_insert(attrs, "server", cred->server);
+	g_hash_table_insert(attrs, "kind", cred->kind && *cred->kind ? cred->kind : "api-key");
+	g_hash_table_insert(attrs, "username", cred->username ? cred->username : "");
+	g_hash_table_insert(attrs, "organization", cred->organization ? cred->organization : "");
+	return store_slot(&key_schema, slot_attrs(cred->server, NULL), attrs,
+			  g_strdup_printf("Galileo credential for %s", cred->server),
+			  cred->secret, "secret");
+}
+
+static int ss_erase(const char *server)
+{
+	return erase_slot(&key_schema, slot_attrs(server, NULL));
 }
 
 /* the newest item of each server, once each; attributes only */
@@ -1382,36 +1396,15 @@ static int ss_token_store(const char *server, const char *organization, const ch
 			  int64_t expires_at)
 {
 	const char *org = organization ? organization : "";
-	GHashTable *match = slot_attrs(server, org), *attrs = slot_attrs(server, org);
-	char *label = g_strdup_printf("Galileo token for %s", server);
-	struct op op;
-	int ret;
 
 	(void)expires_at;
-	op_begin(&op);
-	ret = ensure_open(&op);
-	if (ret == 0 && !payload)
-		ret = report(GC_STATUS_ERROR, "no token to store in the Secret Service");
-	if (ret == 0)
-		ret = replace_item(&op, &token_schema, match, attrs, label, payload);
-	g_free(label);
-	g_hash_table_unref(attrs);
-	g_hash_table_unref(match);
-	return op_end(&op, ret);
+	return store_slot(&token_schema, slot_attrs(server, org), slot_attrs(server, org),
+			  g_strdup_printf("Galileo token for %s", server), payload, "token");
 }
 
 static int ss_token_erase(const char *server, const char *organization)
 {
-	GHashTable *match = slot_attrs(server, organization);
-	struct op op;
-	int ret;
-
-	op_begin(&op);
-	ret = ensure_open(&op);
-	if (ret == 0)
-		ret = delete_all(&op, &token_schema, match);
-	g_hash_table_unref(match);
-	return op_end(&op, ret);
+	return erase_slot(&token_schema, slot_attrs(server, organization));
 }
 
 static void token_list_free(struct gc_token_item *list, size_t n)
