@@ -982,6 +982,33 @@ static int item_secret(struct op *op, SecretItem *item, char **out)
 }
 
 /*
+ * The secret of the newest item of all that holds one; the item in *from.
+ * An empty secret is a store cut short: gnome-keyring's CreateItem saves
+ * the item, then its secret, so a daemon killed in between leaves an
+ * item of the newest generation with none.  No store writes an empty
+ * secret, so such an item is passed over, and the next store removes it.
+ */
+static int newest_secret(struct op *op, GPtrArray *all, struct found **from, char **secret)
+{
+	struct found *f;
+	int ret;
+
+	while ((f = newest(all, NULL, NULL))) {
+		if ((ret = item_secret(op, f->item, secret)))
+			return ret;
+		if (**secret) {
+			*from = f;
+			return 0;
+		}
+		free(*secret);
+		*secret = NULL;
+		svc->debug("secret-service: an item without a secret (a store cut short) passed over");
+		g_ptr_array_remove_fast(all, f);
+	}
+	return GC_STATUS_NOTFOUND;
+}
+
+/*
  * The secret and attributes (*attrs transfer full, may be NULL) of the
  * newest item matching match; NOTFOUND when none.  Searched again when
  * the newest vanished before its secret was read.
@@ -990,14 +1017,13 @@ static int read_newest(struct op *op, const SecretSchema *schema, GHashTable *ma
 		       GHashTable **attrs, char **secret)
 {
 	GPtrArray *all;
-	struct found *f;
+	struct found *f = NULL;
 	int ret, tries;
 
 	for (tries = 1;; tries++) {
 		if ((ret = search(op, schema, match, &all)))
 			return ret;
-		f = newest(all, NULL, NULL);
-		ret = f ? item_secret(op, f->item, secret) : GC_STATUS_NOTFOUND;
+		ret = newest_secret(op, all, &f, secret);
 		if (ret == 0 && attrs)
 			*attrs = g_hash_table_ref(f->attrs);
 		g_ptr_array_unref(all);
