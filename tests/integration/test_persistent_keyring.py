@@ -209,6 +209,18 @@ def plant(server, payload):
                payload, STORED_PREFIX + server)
 
 
+def assert_status_names(case, backend, env_extra=None):
+    """status and status --json list the endpoint's server alone, held by backend"""
+    rc, out, err = case.env.run(['status'], env_extra=env_extra)
+    case.assertEqual(rc, 0, err)
+    case.assertIn('keystore: %s' % backend, [l.strip() for l in out.split('\n')])
+    rc, out, err = case.env.run(['status', '--json'], env_extra=env_extra)
+    case.assertEqual(rc, 0, err)
+    servers = json.loads(out)['servers']
+    case.assertEqual([(s['server'], s['keystore']) for s in servers],
+                     [(case.url, backend)])
+
+
 class PersistentKeyringBase(GCTestCase):
 
     config = ALONE
@@ -270,14 +282,7 @@ class PersistentKeyringBase(GCTestCase):
         self.assertIn(doc['Secret'], self.server.issued)
 
     def assertStatusNames(self, backend, env_extra=None):
-        rc, out, err = self.env.run(['status'], env_extra=env_extra)
-        self.assertEqual(rc, 0, err)
-        self.assertIn('keystore: %s' % backend, [l.strip() for l in out.split('\n')])
-        rc, out, err = self.env.run(['status', '--json'], env_extra=env_extra)
-        self.assertEqual(rc, 0, err)
-        servers = json.loads(out)['servers']
-        self.assertEqual([(s['server'], s['keystore']) for s in servers],
-                         [(self.url, backend)])
+        assert_status_names(self, backend, env_extra)
 
 
 class Alone(PersistentKeyringBase):

@@ -148,14 +148,7 @@ class FourBackends(GCTestCase):
         self.assertEqual(got, hashlib.sha256(self.server.last.token.encode()).hexdigest())
 
     def assertStatusNames(self, env, backend):
-        rc, out, err = self.env.run(['status'], env_extra=env)
-        self.assertEqual(rc, 0, err)
-        self.assertIn('keystore: %s' % backend, [l.strip() for l in out.split('\n')])
-        rc, out, err = self.env.run(['status', '--json'], env_extra=env)
-        self.assertEqual(rc, 0, err)
-        servers = json.loads(out)['servers']
-        self.assertEqual([(s['server'], s['keystore']) for s in servers],
-                         [(self.url, backend)])
+        tpk.assert_status_names(self, backend, env)
         rc, out, err = self.env.run(['list'], env_extra=env, argv0=DOCKER)
         self.assertEqual((rc, err), (0, ''), out)
         self.assertIn(self.url, json.loads(out))
