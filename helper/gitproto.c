@@ -131,7 +131,7 @@ int gitproto_read(struct git_request *req, FILE *in)
 	/* +1: room to notice the first byte past the limit */
 	size_t cap = GITPROTO_MAX_LINE + 1;
 	char *line = xmalloc(cap);
-	size_t total = 0, len = 0;
+	size_t total = 0, len = 0, used = 0;
 	int c, err = 0;
 
 	for (;;) {
@@ -161,10 +161,16 @@ int gitproto_read(struct git_request *req, FILE *in)
 			break;
 		}
 		line[len++] = (char)c;
+		if (len > used)
+			used = len;
 	}
 	if (!err && ferror(in))
 		err = gc_error(GCERR_FAIL, "cannot read the credential request");
-	secret_freezero(line, cap);
+	/*
+	 * Only the first `used` bytes ever held input: wiping all 64 KiB would
+	 * cost a hit more than the rest of reading the request (16 pages).
+	 */
+	secret_freezero(line, used);
 	if (err)
 		gitproto_release(req);
 	return err;

@@ -23,9 +23,13 @@ enum dialect { DIALECT_NATIVE, DIALECT_GIT, DIALECT_DOCKER };
 
 /*
  * stdio's own buffers see every secret read or printed; give it ours so
- * they can be wiped before exit.
+ * they can be wiped before exit.  One page each, page-aligned: the wipe
+ * then touches one page per stream, not three (every input and output
+ * the program has is far smaller; longer ones are flushed in turn).
  */
-static char stdin_buf[BUFSIZ], stdout_buf[BUFSIZ];
+#define STDIO_BUF 4096
+static char stdin_buf[STDIO_BUF] __attribute__((aligned(STDIO_BUF)));
+static char stdout_buf[STDIO_BUF] __attribute__((aligned(STDIO_BUF)));
 
 static void harden_process(void)
 {
