@@ -1,4 +1,4 @@
-/* The config file (CONTRACT section 9). */
+/* The config file (galileo-credential(1) CONFIGURATION). */
 #ifndef GC_CONFIG_H
 #define GC_CONFIG_H
 

@@ -1,10 +1,11 @@
 /*
- * The dialects (CONTRACT sections 4-6), each an op table over its codec
- * in the shape of git's git-credential-libsecret.c.  Each returns 0 or a
- * GCERR_* code with its one message recorded; main() prints it as the
- * dialect wants and turns it into the exit code.  A dialect that must
- * stay silent (git's not-found, ignored requests) returns 0.  A positive
- * value is an exit status to pass on as it is (exec's COMMAND).
+ * The dialects (galileo-credential(1) COMMANDS, GIT DIALECT, DOCKER DIALECT),
+ * each an op table over its codec in the shape of git's
+ * git-credential-libsecret.c.  Each returns 0 or a GCERR_* code with its one
+ * message recorded; main() prints it as the dialect wants and turns it into the
+ * exit code.  A dialect that must stay silent (git's not-found, ignored
+ * requests) returns 0.  A positive value is an exit status to pass on as it is
+ * (exec's COMMAND).
  */
 #ifndef GC_DIALECT_H
 #define GC_DIALECT_H

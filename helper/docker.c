@@ -11,8 +11,9 @@
 #include <string.h>
 
 /*
- * The docker dialect (CONTRACT section 6, docker-credential-helpers): the
- * ServerURL names the server; errors are one line on stdout, exit 1.
+ * The docker dialect (galileo-credential(1) DOCKER DIALECT,
+ * docker-credential-helpers): the ServerURL names the server; errors are one
+ * line on stdout, exit 1.
  */
 
 static int docker_get(struct session *s, const char *given)

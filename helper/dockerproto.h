@@ -1,4 +1,7 @@
-/* docker credential-helper protocol codec (CONTRACT section 6). */
+/*
+ * docker credential-helper protocol codec (galileo-credential(1) DOCKER
+ * DIALECT).
+ */
 #ifndef GC_DOCKERPROTO_H
 #define GC_DOCKERPROTO_H
 

@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 /*
- * exec (CONTRACT section 12): run COMMAND with GALILEO_JWT_TOKEN and
- * GALILEO_API_URL (or, with --api-key, GALILEO_API_KEY) in its
- * environment, as the Galileo SDKs read them.  No shell; the variables go
- * only into the child's environment, and our copies are wiped once it has
+ * exec (galileo-credential(1) CREDENTIAL HELPER SPEC): run COMMAND with
+ * GALILEO_JWT_TOKEN and GALILEO_API_URL (or, with --api-key, GALILEO_API_KEY)
+ * in its environment, as the Galileo SDKs read them.  No shell; the variables
+ * go only into the child's environment, and our copies are wiped once it has
  * started.  COMMAND's exit status is ours; 128+signal when it was killed.
  */
 

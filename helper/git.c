@@ -15,11 +15,11 @@
 #include <strings.h>
 
 /*
- * The git dialect (CONTRACT section 5, git-credential(1)).  Run unscoped
- * (credential.helper = galileo) it sees every request git makes, for every
- * host: it answers only for servers it holds a credential for, stays silent
- * for the rest so the next helper can answer, and never adopts a secret for
- * a server that is not known.
+ * The git dialect (galileo-credential(1) GIT DIALECT, git-credential(1)).  Run
+ * unscoped (credential.helper = galileo) it sees every request git makes, for
+ * every host: it answers only for servers it holds a credential for, stays
+ * silent for the rest so the next helper can answer, and never adopts a secret
+ * for a server that is not known.
  */
 
 /*

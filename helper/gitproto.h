@@ -1,4 +1,7 @@
-/* git credential protocol codec (CONTRACT section 5, git-credential(1)). */
+/*
+ * git credential protocol codec (galileo-credential(1) GIT DIALECT,
+ * git-credential(1)).
+ */
 #ifndef GC_GITPROTO_H
 #define GC_GITPROTO_H
 

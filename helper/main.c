@@ -109,7 +109,9 @@ static int run(enum dialect d, int argc, char **argv)
 	return err;
 }
 
-/* CONTRACT section 7: output that did not get out is a failure */
+/*
+ * galileo-credential(1) EXIT STATUS: output that did not get out is a failure
+ */
 static int flush_output(int err)
 {
 	if ((fflush(stdout) || ferror(stdout)) && !err)

@@ -15,8 +15,8 @@
 #include <time.h>
 
 /*
- * The native dialect (CONTRACT section 4): login, logout, token, status,
- * doctor, and the git actions under their own names.
+ * The native dialect (galileo-credential(1) COMMANDS): login, logout, token,
+ * status, doctor, and the git actions under their own names.
  */
 
 struct options {

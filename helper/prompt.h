@@ -1,4 +1,7 @@
-/* Reading a secret from a person or a pipe (CONTRACT sections 4 and 10). */
+/*
+ * Reading a secret from a person or a pipe (galileo-credential(1) COMMANDS,
+ * SECURITY).
+ */
 #ifndef GC_PROMPT_H
 #define GC_PROMPT_H
 

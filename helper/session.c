@@ -56,7 +56,10 @@ void session_release(struct session *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* CONTRACT section 3, steps 2-5: the environment, the config, the default */
+/*
+ * galileo-credential(1) SERVER AND ORGANIZATION, steps 2-5: the environment,
+ * the config, the default
+ */
 static int home_server(struct session *s, char **out)
 {
 	const char *v;
@@ -275,7 +278,7 @@ static void source_spawn_ahead(void *ctx, const char *org)
 	_exit(0);
 }
 
-/* the env key is read first, without any keystore (section 3) */
+/* the env key is read first, without any keystore (SERVER AND ORGANIZATION) */
 static bool env_first(const struct session *s)
 {
 	return session_env_key() && !strcmp(s->server, s->home) &&
@@ -336,7 +339,10 @@ static const struct http_ops *load_http(void)
 	return http;
 }
 
-/* CONTRACT section 9: a CA file that is not a regular file fails at once */
+/*
+ * galileo-credential(1) CONFIGURATION: a CA file that is not a regular file
+ * fails at once
+ */
 static int check_ca_file(const char *server, const char *path)
 {
 	struct stat st;

@@ -1,8 +1,8 @@
 /*
- * One invocation's settings (CONTRACT sections 3 and 9): the config file,
- * the home server and the server of this call, the organization order,
- * which servers are known, and the stack, tiers and policy those give.
- * Dialects ask the session; nothing here prints.
+ * One invocation's settings (galileo-credential(1) SERVER AND ORGANIZATION,
+ * CONFIGURATION): the config file, the home server and the server of this call,
+ * the organization order, which servers are known, and the stack, tiers and
+ * policy those give.  Dialects ask the session; nothing here prints.
  */
 #ifndef GC_SESSION_H
 #define GC_SESSION_H
@@ -53,9 +53,10 @@ int session_use_server(struct session *s, const char *url, bool url_is_home);
 struct keystore_stack *session_stack(struct session *s);
 
 /*
- * Known (CONTRACT section 3): the home server, one with a [section] in
- * the config file, or one with a stored credential.  *stored (may be
- * NULL) receives that credential when it was read (transfer full).
+ * Known (galileo-credential(1) SERVER AND ORGANIZATION): the home server, one
+ * with a [section] in the config file, or one with a stored credential.
+ * *stored (may be NULL) receives that credential when it was read (transfer
+ * full).
  */
 int session_known(struct session *s, bool *known, struct gc_credential *stored);
 

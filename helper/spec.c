@@ -14,12 +14,13 @@
 #include <strings.h>
 
 /*
- * The credential-helper-spec (CONTRACT section 12; EngFlow's spec, as Bazel
- * 6+ and Siso speak it): `get` with {"uri": "https://HOST/…"} on stdin
- * answers {"headers":{"Authorization":["Bearer TOKEN"]},"expires":…}.
- * The servers answered are the git dialect's: the server of the URI when it
- * has a credential, or the home server's GALILEO_API_KEY.  Failures print
- * nothing on stdout and one line on stderr, non-zero.
+ * The credential-helper-spec (galileo-credential(1) CREDENTIAL HELPER SPEC;
+ * EngFlow's spec, as Bazel 6+ and Siso speak it): `get` with {"uri":
+ * "https://HOST/…"} on stdin answers {"headers":{"Authorization":["Bearer
+ * TOKEN"]},"expires":…}.  The servers answered are the git dialect's: the
+ * server of the URI when it has a credential, or the home server's
+ * GALILEO_API_KEY.  Failures print nothing on stdout and one line on stderr,
+ * non-zero.
  */
 
 /* the server the request's uri names, as a new string */

@@ -1,7 +1,7 @@
 /*
  * What is stored and why things are as they are, for a person: status
- * (CONTRACT section 4) and doctor (section 11).  Never a secret; text that
- * came from stored data is escaped.
+ * (galileo-credential(1) COMMANDS) and doctor (KEYSTORE STACK).  Never a
+ * secret; text that came from stored data is escaped.
  */
 #ifndef GC_STATUS_H
 #define GC_STATUS_H

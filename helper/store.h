@@ -1,8 +1,9 @@
 /*
- * Writing credentials (CONTRACT sections 2, 5, 6 and 8): what may be
- * stored, the rules a git or docker store passes before it stores
- * anything, and every store and erase of a server serialised under its
- * write lock, with the server's cached tokens dropped first.
+ * Writing credentials (galileo-credential(1) KEYSTORES, GIT DIALECT, DOCKER
+ * DIALECT, TOKEN LIFETIME): what may be stored, the rules a git or docker store
+ * passes before it stores anything, and every store and erase of a server
+ * serialised under its write lock, with the server's cached tokens dropped
+ * first.
  */
 #ifndef GC_STORE_H
 #define GC_STORE_H

@@ -9,8 +9,9 @@
 
 /*
  * GALILEO_API_KEY as a read-only backend: the headless path, no D-Bus.  The
- * key is an api-key credential for the home server only (CONTRACT section
- * 3): a git or docker request naming any other server never gets it.
+ * key is an api-key credential for the home server only
+ * (galileo-credential(1) SERVER AND ORGANIZATION): a git or docker request
+ * naming any other server never gets it.
  * Built in, but on the module interface like any other backend.
  */
 

@@ -1,7 +1,7 @@
 /*
- * Finding and loading modules (CONTRACT section 11): keystore-NAME.so in
- * the module directory, one entry point, a known interface version, or
- * the backend fails closed.
+ * Finding and loading modules (galileo-credential(1) KEYSTORE STACK):
+ * keystore-NAME.so in the module directory, one entry point, a known interface
+ * version, or the backend fails closed.
  */
 #ifndef GC_KEYSTORE_LOADER_H
 #define GC_KEYSTORE_LOADER_H

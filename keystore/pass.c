@@ -30,7 +30,8 @@
 
 /*
  * The `pass` backend: the standard unix password manager, one gpg-encrypted
- * entry per server under a prefix of the store (CONTRACT section 11).
+ * entry per server under a prefix of the store (galileo-credential(1) KEYSTORE
+ * STACK).
  *
  * Entry PREFIX/NAME (file DIR/PREFIX/NAME.gpg), pass style:
  *

@@ -58,8 +58,8 @@ static int kind_valid(const char *kind)
 
 /*
  * The payload is outside input (any process of this user may write the
- * key), so every value is checked as CONTRACT section 2 promises it:
- * no control characters, which also keeps the newline a safe separator.
+ * key), so every value is checked as galileo-credential(1) KEYSTORES promises
+ * it: no control characters, which also keeps the newline a safe separator.
  */
 static int clean(const char *s)
 {

@@ -1,9 +1,8 @@
 /*
- * The keystore stack (CONTRACT section 11, galileo-credential(1) KEYSTORE
- * STACK): the configured backends in order, each with nsswitch-style
- * actions per status, walked for reads, the first usable one written,
- * every writable one erased.  Modules are loaded only when the walk
- * reaches them.
+ * The keystore stack (galileo-credential(1) KEYSTORE STACK): the configured
+ * backends in order, each with nsswitch-style actions per status, walked for
+ * reads, the first usable one written, every writable one erased.  Modules are
+ * loaded only when the walk reaches them.
  */
 #ifndef GC_KEYSTORE_STACK_H
 #define GC_KEYSTORE_STACK_H
@@ -115,7 +114,7 @@ struct stack_entry *stack_token_store(struct keystore_stack *st);
 
 /* ---- credentials ------------------------------------------------------ */
 
-/* "api-key", "basic" or "bearer" (CONTRACT section 2) */
+/* "api-key", "basic" or "bearer" (galileo-credential(1) KEYSTORES) */
 bool credential_kind_valid(const char *kind);
 void credential_release(struct gc_credential *c);	/* wipes the secret */
 void credential_free_list(struct gc_credential *list, size_t n);

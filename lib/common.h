@@ -11,7 +11,8 @@
 
 /*
  * Every library-style function returns 0 or one of these.  The negated value
- * is the process exit code of CONTRACT section 7 (GCERR_NOMEM exits 1).
+ * is the process exit code of galileo-credential(1) EXIT STATUS (GCERR_NOMEM
+ * exits 1).
  */
 enum gc_err {
 	GC_OK = 0,

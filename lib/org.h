@@ -1,10 +1,10 @@
 /*
- * Organizations (CONTRACT section 2): an organization_id (a UUID) or an
- * organization_slug, and it stays what it was given as.  Everywhere past
- * the input (cache keys, stored defaults, the request) one string carries
- * both: a UUID is an id; "slug:VALUE" is the slug VALUE, used for slugs
- * that would otherwise read as an id or as such a prefix; anything else is
- * a slug.  "" is no organization.
+ * Organizations (galileo-credential(1) KEYSTORES): an organization_id (a UUID)
+ * or an organization_slug, and it stays what it was given as.  Everywhere past
+ * the input (cache keys, stored defaults, the request) one string carries both:
+ * a UUID is an id; "slug:VALUE" is the slug VALUE, used for slugs that would
+ * otherwise read as an id or as such a prefix; anything else is a slug.  "" is
+ * no organization.
  */
 #ifndef GC_ORG_H
 #define GC_ORG_H

@@ -1,6 +1,6 @@
 /*
- * Text checks and escaping: what may be stored (CONTRACT section 2: no
- * control characters) and how peers' text is shown (section 7).
+ * Text checks and escaping: what may be stored (galileo-credential(1)
+ * KEYSTORES: no control characters) and how peers' text is shown (OUTPUT).
  */
 #ifndef GC_TEXT_H
 #define GC_TEXT_H

@@ -1,4 +1,4 @@
-/* Token lifetime arithmetic (CONTRACT section 8). */
+/* Token lifetime arithmetic (galileo-credential(1) TOKEN LIFETIME). */
 #ifndef GC_TOKENTIME_H
 #define GC_TOKENTIME_H
 
@@ -24,7 +24,7 @@ int tokentime_jwt_exp(const char *jwt, int64_t *exp);
 
 /*
  * s is a JWT: three base64url segments, the first a JSON object naming
- * "alg" (CONTRACT section 5: an access token, never an API key).
+ * "alg" (galileo-credential(1) GIT DIALECT: an access token, never an API key).
  */
 bool tokentime_is_jwt(const char *s);
 

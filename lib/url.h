@@ -1,4 +1,7 @@
-/* Server URL canonicalisation (CONTRACT section 2 and 3). */
+/*
+ * Server URL canonicalisation (galileo-credential(1) KEYSTORES, SERVER AND
+ * ORGANIZATION).
+ */
 #ifndef GC_URL_H
 #define GC_URL_H
 

@@ -684,7 +684,7 @@ static void test_run_refused_before_io(void **state)
 	assert_int_equal(fake.calls, 0);
 }
 
-/* ---- retries (CONTRACT section 8) ---- */
+/* ---- retries (galileo-credential(1) TOKEN LIFETIME) ---- */
 
 #define OK_200 { .status = 200, .body = BODY("2999-01-01T00:00:00Z") }
 #define CONNECT_FAILED { .ret = GCERR_NETWORK, .failure = HTTP_FAIL_TRANSIENT, \

@@ -223,7 +223,10 @@ static void login_with_another_key(void)
 	w.meanwhile = NULL;
 }
 
-/* CONTRACT section 8: no token of a replaced credential is cached or served */
+/*
+ * galileo-credential(1) TOKEN LIFETIME: no token of a replaced credential is
+ * cached or served
+ */
 static void test_store_during_refresh_discards_its_token(void **state)
 {
 	struct token_policy p = policy();

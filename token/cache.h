@@ -1,7 +1,7 @@
 /*
  * Cached tokens: the payload a tier keeps, and whether a token may be
- * handed out (CONTRACT section 8).  The functions take the tier to use;
- * NULL means no cache.
+ * handed out (galileo-credential(1) TOKEN LIFETIME).  The functions take the
+ * tier to use; NULL means no cache.
  */
 #ifndef GC_TOKEN_CACHE_H
 #define GC_TOKEN_CACHE_H
@@ -67,8 +67,8 @@ enum cache_verdict {
 
 /*
  * Judge a cached token for the credential with fingerprint fp at time now
- * (CONTRACT section 8: margin capped at half the lifetime).  min_ttl > 0:
- * a token with less than that left is stale too.
+ * (galileo-credential(1) TOKEN LIFETIME: margin capped at half the lifetime).
+ * min_ttl > 0: a token with less than that left is stale too.
  */
 enum cache_verdict cache_judge(const struct cached_token *t, const char *fp,
 			       int64_t now, long margin, long min_ttl);

@@ -432,7 +432,10 @@ static int64_t attempt_once(struct attempts *a)
 	return a->transient ? retry_after_ms(&a->resp) : -1;
 }
 
-/* CONTRACT section 8: every attempt and every wait inside timeout */
+/*
+ * galileo-credential(1) TOKEN LIFETIME: every attempt and every wait inside
+ * timeout
+ */
 static void run_attempts(struct attempts *a)
 {
 	int64_t wait, left, ra;

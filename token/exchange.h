@@ -1,4 +1,7 @@
-/* GET /v1/token: building the request, reading the answer (CONTRACT 3, 8). */
+/*
+ * GET /v1/token: building the request, reading the answer
+ * (galileo-credential(1) SERVER AND ORGANIZATION, TOKEN LIFETIME).
+ */
 #ifndef GC_EXCHANGE_H
 #define GC_EXCHANGE_H
 
@@ -74,16 +77,16 @@ void exchange_abandon(const struct http_ops *http, struct http_call *call);
 
 /*
  * Do the whole exchange with the loaded transport, retrying what another
- * attempt may cure (CONTRACT section 8): a transient transport failure
- * (HTTP_FAIL_TRANSIENT, HTTP_FAIL_TIMEOUT), 5xx and 429.  At most 3
- * attempts; between them a wait of 250-500 ms, then 500-1000 ms (random
- * jitter), or what Retry-After asks when that is longer.  Every attempt
- * and wait fits in p->timeout: each attempt gets the time left, and when
- * a wait would not leave time for another attempt (a Retry-After beyond
- * the timeout, say), the last failure is final at once.  Anything else
- * (other 4xx, 3xx, TLS verification, a malformed 200, an oversize body)
- * is final at the first attempt.  The one message names the server, what
- * failed last and, when more than one, the number of attempts.
+ * attempt may cure (galileo-credential(1) TOKEN LIFETIME): a transient
+ * transport failure (HTTP_FAIL_TRANSIENT, HTTP_FAIL_TIMEOUT), 5xx and 429.  At
+ * most 3 attempts; between them a wait of 250-500 ms, then 500-1000 ms (random
+ * jitter), or what Retry-After asks when that is longer.  Every attempt and
+ * wait fits in p->timeout: each attempt gets the time left, and when a wait
+ * would not leave time for another attempt (a Retry-After beyond the timeout,
+ * say), the last failure is final at once.  Anything else (other 4xx, 3xx, TLS
+ * verification, a malformed 200, an oversize body) is final at the first
+ * attempt.  The one message names the server, what failed last and, when more
+ * than one, the number of attempts.
  */
 int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 		 struct exchange_result *res);

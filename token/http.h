@@ -30,7 +30,7 @@ struct http_request {
 
 /*
  * Why get() failed, so that the caller can tell what another attempt may
- * cure (CONTRACT section 8) without reading the message.
+ * cure (galileo-credential(1) TOKEN LIFETIME) without reading the message.
  */
 enum http_failure {
 	HTTP_FAIL_NONE = 0,	/* get() returned 0 */

@@ -1,8 +1,8 @@
 /*
- * Serialisation between processes (CONTRACT section 8), with flock(2) on
- * files in a private directory ($XDG_RUNTIME_DIR/galileo-credential, else
- * /tmp/galileo-credential-UID); the kernel releases a lock when its holder
- * exits, even by SIGKILL.
+ * Serialisation between processes (galileo-credential(1) TOKEN LIFETIME), with
+ * flock(2) on files in a private directory
+ * ($XDG_RUNTIME_DIR/galileo-credential, else /tmp/galileo-credential-UID); the
+ * kernel releases a lock when its holder exits, even by SIGKILL.
  *
  * Single flight: at most one process per (server, organization) exchanges
  * at a time; the others wait for it and then read its token from the

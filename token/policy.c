@@ -173,7 +173,8 @@ static bool still_stored(const struct token_policy *p, const struct cached_token
 
 /*
  * Write tok back under the server's write lock, only if no store or erase
- * happened since the credential was read (CONTRACT section 8).
+ * happened since the credential was read (galileo-credential(1) TOKEN
+ * LIFETIME).
  */
 static void write_back_checked(const struct token_policy *p, const struct gc_credential *cred,
 			       const char *org, const struct cached_token *tok, struct flight *f)
@@ -197,7 +198,7 @@ static void stale_warning(const char *why, const struct cached_token *stale)
 		why, stale->expires_at - now_epoch());
 }
 
-/* section 8: a failed refresh of a token that has not expired yet */
+/* TOKEN LIFETIME: a failed refresh of a token that has not expired yet */
 static int stale_fallback(struct flight *f, int err, struct cached_token *tok)
 {
 	if (err != GCERR_NETWORK || !f->stale.token || f->ahead ||
@@ -326,7 +327,7 @@ int token_refresh_ahead(const struct token_policy *p, const struct token_request
 
 /*
  * The stale token served now, a detached process refreshing it meanwhile;
- * false when it must not be served (section 8: a rejected refresh is not
+ * false when it must not be served (TOKEN LIFETIME: a rejected refresh is not
  * papered over, so the call refreshes itself and says why it fails).
  * After a failure, another detached refresh only every AHEAD_RETRY s.
  */

@@ -1,9 +1,9 @@
 /*
- * The token policy (CONTRACT section 8, galileo-credential(1) TOKEN
- * LIFETIME): a cached token while it is fresh, else one exchange per
- * (server, organization) at a time, the result cached only while the
- * credential that obtained it is still the stored one, and the cached
- * token kept in use through a failed refresh until it expires.
+ * The token policy (galileo-credential(1) TOKEN LIFETIME): a cached token while
+ * it is fresh, else one exchange per (server, organization) at a time, the
+ * result cached only while the credential that obtained it is still the stored
+ * one, and the cached token kept in use through a failed refresh until it
+ * expires.
  *
  * The policy knows nothing of dialects, backends or transports: the
  * credential and the exchange come through struct token_source, tokens go
@@ -57,7 +57,8 @@ struct token_policy {
 	bool env_credential;
 	/*
 	 * refresh = background: a token inside the margin is served at once
-	 * and a detached child refreshes it (CONTRACT section 8).
+	 * and a detached child refreshes it (galileo-credential(1) TOKEN
+	 * LIFETIME).
 	 */
 	bool background;
 	struct token_source src;
@@ -72,8 +73,9 @@ struct token_request {
 
 /*
  * The credential in use and a token for it under the organization order of
- * CONTRACT section 3; both transfer full, nothing to release on failure.
- * cred->secret is NULL when a hit was served from the tier's summary.
+ * galileo-credential(1) SERVER AND ORGANIZATION; both transfer full, nothing to
+ * release on failure.  cred->secret is NULL when a hit was served from the
+ * tier's summary.
  */
 int token_obtain(const struct token_policy *p, const struct token_request *r,
 		 struct gc_credential *cred, struct cached_token *tok);

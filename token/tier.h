@@ -1,8 +1,8 @@
 /*
- * Token tiers (token-cache, CONTRACT section 11): where cached tokens
- * live, separate from the credential stores.  A tier keeps opaque payloads
- * (token/cache.h) per (server, organization).  What tiers differ in is a
- * capability, never their identity:
+ * Token tiers (token-cache, galileo-credential(1) KEYSTORE STACK): where cached
+ * tokens live, separate from the credential stores.  A tier keeps opaque
+ * payloads (token/cache.h) per (server, organization).  What tiers differ in is
+ * a capability, never their identity:
  *   TIER_SUMMARY  it also keeps a non-secret summary of the credential the
  *                 tokens belong to, so a cache hit reads no keystore.
  */

@@ -564,7 +564,7 @@ class Item:
         self.label = None
         self.secret = None
         self.schema = None
-        self.attributes = {}    # the contract's attributes (CONTRACT section 2)
+        self.attributes = {}    # the contract's attributes (galileo-credential(1) KEYSTORES)
         self.generation = None  # the store's ordering attribute, kept apart
 
     def __repr__(self):

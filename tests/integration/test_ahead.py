@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-Refresh ahead (CONTRACT section 8, refresh = background, the default): a
+Refresh ahead (galileo-credential(1) TOKEN LIFETIME, refresh = background, the default): a
 call that finds its token valid but inside the margin answers at once and
 leaves one detached refresh behind; git and docker see it end at once; the
 next call gets the new token; a refresh that fails leaves the old token
@@ -106,7 +106,7 @@ class Ahead(GCTestCase):
         self.assertFails(self.env.run(['token']), 5, 'HTTP 503')
 
     def test_a_rejected_refresh_is_not_papered_over(self):
-        # section 8: a 401 on refresh fails as section 7 says, also when a
+        # TOKEN LIFETIME: a 401 on refresh fails as EXIT STATUS says, also when a
         # background refresh met it: the next call refreshes itself
         self.age()
         self.server.push(Response(401, {'detail': 'revoked'}), times=None)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-The config file and its environment overrides (CONTRACT sections 7, 9 as
+The config file and its environment overrides (galileo-credential(1) EXIT STATUS, CONFIGURATION as
 far as they change what a user sees), and debug output never showing a
 secret.
 """

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """
-The docker dialect as real container tools use it (CONTRACT sections 3, 6):
-Debian 12's skopeo and podman (containers/image), no daemon, each finding
-docker-credential-galileo through `credHelpers` and sending what it answers
-to a registry as HTTP Basic auth.
+The docker dialect as real container tools use it (galileo-credential(1) SERVER AND ORGANIZATION,
+DOCKER DIALECT): Debian 12's skopeo and podman (containers/image), no daemon, each finding
+docker-credential-galileo through `credHelpers` and sending what it answers to a registry as HTTP
+Basic auth.
 
 The registry is a harness TokenServer on its own port (certificate from the
 harness CA) that answers both

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-The docker dialect (CONTRACT section 6): through dockerpycreds (the client
+The docker dialect (galileo-credential(1) DOCKER DIALECT): through dockerpycreds (the client
 docker-py uses), and raw on stdin as docker-credential-galileo.
 """
 
@@ -68,7 +68,7 @@ class WithDockerpycreds(DockerBase):
         key = self.env.new_key()
         self.server.accept_key(key)
         store.store(self.url, 'alice', key)
-        # verified first (CONTRACT section 6, changed): one exchange, its token cached
+        # verified first (galileo-credential(1) DOCKER DIALECT): one exchange, its token cached
         self.assertEqual(self.server.count, 1)
         self.assertEqual(self.server.last.credential, ('api-key', key))
         items = self.env.key_items()
@@ -131,7 +131,7 @@ class Raw(DockerBase):
         self.assertEqual(self.server.count, 0)
 
     def test_get_server_url_not_utf8(self):
-        # a byte JSON cannot carry: refused as a URL (CONTRACT section 2,
+        # a byte JSON cannot carry: refused as a URL (galileo-credential(1) KEYSTORES,
         # changed: no URL holds a byte outside ASCII), one error line
         key = self.env.new_key()
         self.server.push(self.server.token_reply(), times=None)
@@ -175,7 +175,7 @@ class Raw(DockerBase):
         self.assertEqual(doc['ServerURL'], bare)
         self.assertSecretEqual(doc['Secret'], self.server.last.token, 'Secret')
         self.assertEqual(self.server.count, 1, 'not served from the cache of the same server')
-        # another registry is not a known server: refused (CONTRACT section 6, changed)
+        # another registry is not a known server: refused (galileo-credential(1) DOCKER DIALECT)
         res = self.docker('store', self.store_json('registry.example.com', 'u',
                                                    self.env.new_key()))
         self.assertDockerError(res)

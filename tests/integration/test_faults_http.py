@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-The HTTP half of the fault matrix (CONTRACT sections 7, 8, 10): what the
-token endpoint can do wrong, and what the user sees for each.
+The HTTP half of the fault matrix (galileo-credential(1) EXIT STATUS, TOKEN LIFETIME, SECURITY):
+what the token endpoint can do wrong, and what the user sees for each.
 
 Every failing row asserts the exit code, exactly one stderr line starting
 'galileo-credential: ' (with the telling part of its text), nothing on
@@ -457,7 +457,7 @@ class EarlyConnection(GCTestCase):
 
 class StaleToken(FaultBase):
     """
-    CONTRACT section 8: a cached token inside its margin but not expired
+    galileo-credential(1) TOKEN LIFETIME: a cached token inside its margin but not expired
     survives a refresh that fails with exit class 5 (after the retries),
     not a rejection.
     """

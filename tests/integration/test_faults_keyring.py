@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """
-The keyring half of the fault matrix (CONTRACT sections 2, 7, 8, 10): what
-every command does when the keystore is unavailable, and that a failure
-never loses, deletes or half-writes what is stored.
+The keyring half of the fault matrix (galileo-credential(1) KEYSTORES, EXIT STATUS, TOKEN LIFETIME,
+SECURITY): what every command does when the keystore is unavailable, and that a failure never
+loses, deletes or half-writes what is stored.
 
 Each row asserts the exit code (6 for a keystore that is unavailable; the
 docker dialect exits 1 with its one line on stdout), exactly one stderr line
@@ -514,7 +514,7 @@ class Locked(PrivateBusCase):
                 self.assertEqual(self.env.run(['token'], env_extra=bus).returncode, 0)
 
     def test_a_locked_secret_service_stops_the_stack(self):
-        # CONTRACT section 11: locked=return by default, never a silent fall
+        # galileo-credential(1) KEYSTORE STACK: locked=return by default, never a silent fall
         # through to a weaker store; [locked=continue] says otherwise
         bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
         self.env.write_config(extra='keystore = persistent-keyring\n')
@@ -622,7 +622,7 @@ class KilledDaemon(PrivateBusCase):
                 self.assertSecretEqual(cred[0].secret, old, 'stored credential')
 
     def test_kill_inside_a_store_leaves_exactly_one_credential(self):
-        # CONTRACT section 8: the daemon dying in the middle of a store
+        # galileo-credential(1) TOKEN LIFETIME: the daemon dying in the middle of a store
         # (new item written, old not yet removed, or anywhere near) leaves
         # exactly the old or exactly the new credential in use, listed once
         bus = {'DBUS_SESSION_BUS_ADDRESS': self.world.address}
@@ -749,7 +749,7 @@ class UnknownKeystore(FaultCase):
 
 
 class Headless(FaultCase):
-    """GALILEO_API_KEY without D-Bus: the headless path works (section 3)."""
+    """GALILEO_API_KEY without D-Bus: the headless path works (SERVER AND ORGANIZATION)."""
 
     def test_token_git_and_status_without_dbus(self):
         dead = 'unix:path=' + os.path.join(self.env.root, 'no-such-bus')

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-The git dialect (CONTRACT section 5): through real `git credential`, and raw
+The git dialect (galileo-credential(1) GIT DIALECT): through real `git credential`, and raw
 on stdin as git-credential-galileo and as `galileo-credential get|store|erase`.
 """
 
@@ -124,7 +124,7 @@ class RealGit(GitBase):
                          [self.url, self.url])
 
     def test_fill_with_nothing_stored(self):
-        # CONTRACT section 5 (changed): silent, as git's own helpers are,
+        # galileo-credential(1) GIT DIALECT: silent, as git's own helpers are,
         # so that the next helper, or git's prompt, can answer
         rc, out, err = self.fill()
         self.assertNotEqual(rc, 0)
@@ -293,7 +293,7 @@ class Get(GitBase):
         self.assertLessEqual(keys.count('password'), 1)
 
     def test_nothing_stored(self):
-        # CONTRACT section 5 (changed): nothing on stdout or stderr, exit 0
+        # galileo-credential(1) GIT DIALECT: nothing on stdout or stderr, exit 0
         self.assertEqual(self.helper('get'), (0, '', ''))
         rc, out, err = self.helper('get', input=git_lines('protocol=https', 'host=github.com'))
         self.assertEqual((rc, out, err), (0, '', ''))
@@ -304,7 +304,7 @@ class Get(GitBase):
         self.assertFails(self.helper('get'), 4)
 
     def test_http_non_loopback_host_names_no_server(self):
-        # CONTRACT section 5 (changed): not a server we serve, ignored silently
+        # galileo-credential(1) GIT DIALECT: not a server we serve, ignored silently
         self.login()
         res = self.helper('get', input=git_lines('protocol=http', 'host=example.com'))
         self.assertEqual(res, (0, '', ''))
@@ -323,7 +323,7 @@ class Store(GitBase):
         self.assertEqual(items[0].attributes, {'server': self.url, 'kind': 'api-key',
                                                'username': 'alice', 'organization': ''})
         self.assertSecretEqual(items[0].secret, key, 'stored credential')
-        # verified first (CONTRACT section 5, changed): one exchange
+        # verified first (galileo-credential(1) GIT DIALECT): one exchange
         self.assertEqual(self.server.count, 1)
         self.assertEqual(self.server.last.credential, ('api-key', key))
 

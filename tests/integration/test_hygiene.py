@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-Secret hygiene (CONTRACT section 10): no key, password or token where it
+Secret hygiene (galileo-credential(1) SECURITY): no key, password or token where it
 does not belong.
 
   - With GALILEO_CREDENTIAL_DEBUG=1, every command and the failures of the

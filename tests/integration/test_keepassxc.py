@@ -1,9 +1,8 @@
 #!/usr/bin/python3
 """
-The helper against KeePassXC 2.7.4 as its Secret Service (CONTRACT section
-10, the last three points; keystore/secret_service.c), one KeePassXC per
-module (keepassxc.KeePassXCEnv: Xvfb, a private bus with no service
-activation, a throwaway database; see KEEPASSXC-NOTES.md):
+The helper against KeePassXC 2.7.4 as its Secret Service (galileo-credential(1) SECRET SERVICE
+PROVIDERS; keystore/secret_service.c), one KeePassXC per module (keepassxc.KeePassXCEnv: Xvfb, a
+private bus with no service activation, a throwaway database; see KEEPASSXC-NOTES.md):
 
   1. login / token / git get / docker get / status / logout work, and the
      items carry the contract's attributes (KeePassXC adds Title, UserName,
@@ -606,8 +605,8 @@ class RecycleBin(KeePassXCCase):
                                 bin_before.count(self.token_label) + 2)
 
     def test_the_man_page_says_so(self):
-        # CONTRACT section 10: "Where a provider keeps deleted items
-        # (KeePassXC's recycle bin), the man page says so."
+        # where a provider keeps deleted items (KeePassXC's recycle bin), the man
+        # page says so: galileo-credential(1) SECRET SERVICE PROVIDERS
         page = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'docs',
                             'galileo-credential.1')
         with open(page, encoding='utf-8') as f:

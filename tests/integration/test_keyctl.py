@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-The kernel-keyring token cache (CONTRACT sections 8 and 9, `token-cache =
-keyctl`, the default) and the single-flight refresh lock (section 8: at most
+The kernel-keyring token cache (galileo-credential(1) TOKEN LIFETIME, CONFIGURATION, `token-cache =
+keyctl`, the default) and the single-flight refresh lock (TOKEN LIFETIME: at most
 one exchange per server and organization at a time).
 
 Keys live in the user keyring @u, shared by every process of this UID: the
@@ -39,7 +39,8 @@ DEAD_BUS = 'unix:path=/nonexistent'
 WARNING = harness.PREFIX + 'warning: '
 DEBUG = harness.PREFIX + 'debug: '
 
-# what a cache hit must not load (CONTRACT: heavy libraries live in modules)
+# what a cache hit must not load (galileo-credential(1), Token tiers: heavy libraries live in
+# modules)
 HEAVY = ('libsecret', 'libglib', 'libgio', 'libgobject', 'libcurl',
          'keystore-secret-service.so', 'http-curl.so')
 
@@ -432,7 +433,7 @@ class Removal(KeyctlBase):
     def assertReplaced(self, old_fp, new_key, other):
         """
         no token of the old credential; summary gone or of the new one; the
-        new key's own token (from the store's check, CONTRACT section 5) used
+        new key's own token (from the store's check, galileo-credential(1) GIT DIALECT) used
         """
         for d in self.descs_of(self.url):
             if ':token:' in d:

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-Token lifetime (CONTRACT section 8): freshness margin and its half-lifetime
+Token lifetime (galileo-credential(1) TOKEN LIFETIME): freshness margin and its half-lifetime
 cap, expires_at formats, the Date correction, the JWT fallback, expired
 tokens, and which credential a cached token belongs to.
 """
@@ -66,7 +66,7 @@ class Freshness(LifetimeBase):
         self.assertNotEqual(t1, t2)
 
     def test_failed_refresh_inside_margin_keeps_cached_token(self):
-        # section 8: unreachable/5xx on refresh while not yet expired;
+        # TOKEN LIFETIME: unreachable/5xx on refresh while not yet expired;
         # lifetime 10 s: margin 5 s, room for 3 attempts and their waits
         wait_for_second_start()
         self.server.push(self.server.token_reply(lifetime=10))

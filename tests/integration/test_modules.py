@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-The keystore stack and its modules (CONTRACT section 11): a module built
+The keystore stack and its modules (galileo-credential(1) KEYSTORE STACK): a module built
 OUTSIDE the source tree against the INSTALLED header, found by pkg-config
 (docs/keystore-example.c, copied out and compiled by the test after
 `make install DESTDIR=...`), used in stacks with the Secret Service so that

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-Native commands (CONTRACT sections 3, 4, 7): login, token, status, logout,
-GALILEO_API_KEY, server resolution, and how failures of the token endpoint
+Native commands (galileo-credential(1) SERVER AND ORGANIZATION, COMMANDS, EXIT STATUS): login,
+token, status, logout, GALILEO_API_KEY, server resolution, and how failures of the token endpoint
 reach the user.
 """
 
@@ -440,7 +440,7 @@ class Status(GCTestCase):
         self.assertIn('organization: -', body)
         tok = [l for l in body if l.startswith('token:')]
         self.assertEqual(len(tok), 1, out)
-        # CONTRACT sections 4 and 8 (changed): the tier holding it, and the
+        # galileo-credential(1) COMMANDS, TOKEN LIFETIME: the tier holding it, and the
         # time left for a person
         m = re.fullmatch(r'token: organization=- expires_at=(\S+) seconds_left=(\d+) '
                          r'tier=keystore \((in 59 min|in 1 h 0 min)\)', tok[0])

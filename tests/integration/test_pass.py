@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-The `pass` keystore backend (CONTRACT section 11): one gpg-encrypted entry
+The `pass` keystore backend (galileo-credential(1) KEYSTORE STACK): one gpg-encrypted entry
 per server in a password store, written and read through pass and gpg with
 the secret on pipes, never waiting on a pinentry nobody can answer.
 

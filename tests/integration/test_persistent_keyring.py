@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-The persistent-keyring keystore (CONTRACT section 11): credentials in the
+The persistent-keyring keystore (galileo-credential(1) KEYSTORE STACK): credentials in the
 Linux kernel's per-user persistent keyring, for SSH sessions and cron on
 machines without a Secret Service.
 
@@ -498,7 +498,7 @@ class Fallback(PersistentKeyringBase):
         # holds nothing anyone can use now and is passed over: the logout
         # succeeds once the credential it could reach is gone.  A later
         # token is still "unavailable" (6), not "nothing stored" (3): the
-        # Secret Service was not asked (section 11).
+        # Secret Service was not asked (KEYSTORE STACK).
         self.login(env_extra=NO_BUS)
         self.token(env_extra=NO_BUS)
         self.assertEqual(self.env.run(['logout'], env_extra=NO_BUS), (0, '', ''))

@@ -1,9 +1,8 @@
 #!/usr/bin/python3
 """
-gnome-keyring's unlock prompt, shown for real (CONTRACT section 10: "No
-keystore call waits without bound"; keystore/secret_service.c, top
-comment): gnome-keyring-daemon with its prompter, gcr-prompter, drawing
-on a private Xvfb.
+gnome-keyring's unlock prompt, shown for real (galileo-credential(1) SECRET SERVICE PROVIDERS:
+no keystore call waits without bound; keystore/secret_service.c, top comment):
+gnome-keyring-daemon with its prompter, gcr-prompter, drawing on a private Xvfb.
 
   a. the login collection locked, nobody answers: `token --refresh` exits 6
      within timeout + 1.5 s with the one line saying a person is being

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-A full kernel key quota (CONTRACT section 8): a token that the kernel tier
+A full kernel key quota (galileo-credential(1) TOKEN LIFETIME): a token that the kernel tier
 cannot hold is cached in the keystore tier, `status` says which tier holds
 it, and the next call is served from there without an exchange; login,
 git get and docker get go on working.

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """
-Other consumers (CONTRACT section 12): the credential-helper-spec driven the
-way Bazel drives it (the program path alone, `get` as the only argument, the
-JSON on stdin), exec for the SDKs with a small program that reports what it
-got, token --min-ttl, and COMMAND --help.
+Other consumers (galileo-credential(1) CREDENTIAL HELPER SPEC): the credential-helper-spec driven
+the way Bazel drives it (the program path alone, `get` as the only argument, the JSON on stdin),
+exec for the SDKs with a small program that reports what it got, token --min-ttl, and COMMAND
+--help.
 """
 
 import hashlib
@@ -115,7 +115,7 @@ class Exec(GCTestCase):
 
     def test_an_inherited_key_is_not_passed_on(self):
         # GALILEO_API_KEY in our environment: used, but COMMAND gets only
-        # the token (section 10: a secret goes to another program by request)
+        # the token (SECURITY: a secret goes to another program by request)
         key = self.env.new_key()
         self.server.accept_key(key)
         rc, out, err = self.exec_(env_extra={'GALILEO_API_KEY': key})

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """
-Concurrency torture (CONTRACT sections 5, 8): about 200 processes mixing
+Concurrency torture (galileo-credential(1) GIT DIALECT, TOKEN LIFETIME): about 200 processes mixing
 login, token, token --refresh, git get/store/erase and logout over three
 servers, at most CONCURRENCY at a time, for at most STORM_SECONDS.
 
@@ -276,7 +276,7 @@ class Storm(GCTestCase):
             elif j.rc == 3 and j.command in MAY_FIND_NOTHING:
                 pass
             elif (j.rc == 0 and j.command == 'git get' and not j.out and not j.err):
-                pass    # git's not-found: silent (CONTRACT section 5, changed)
+                pass    # git's not-found: silent (galileo-credential(1) GIT DIALECT)
             elif j.rc != 0:
                 problems.append('%r failed: %s' % (j, line))
             elif j.command in MAY_FIND_NOTHING:

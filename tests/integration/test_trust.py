@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """
-The trust rules (CONTRACT sections 2, 3, 5-10), run the way users run the
-helper: real git 2.39 with the helper unscoped (credential.helper names it
-for every URL, as the harness's gitconfig does) and stacked after git's own
-libsecret helper, the docker protocol, many processes at once, hostile
-files and terminals.  Each test names the observation of issue 8 it pins.
+The trust rules (galileo-credential(1) KEYSTORES, SERVER AND ORGANIZATION, GIT DIALECT, DOCKER
+DIALECT, EXIT STATUS, TOKEN LIFETIME, CONFIGURATION, SECURITY), run the way users run the helper:
+real git 2.39 with the helper unscoped (credential.helper names it for every URL, as the harness's
+gitconfig does) and stacked after git's own libsecret helper, the docker protocol, many processes
+at once, hostile files and terminals.  Each test names the observation of issue 8 it pins.
 """
 
 import base64
