@@ -632,5 +632,37 @@ class PassInStack(PassBase):
         self.assertEqual(self.server.last.credential, ('api-key', key))
 
 
+
+class PassErrorInStack(PassBase):
+    """
+    keystore = pass env, an entry gpg cannot decrypt (error): the default
+    error=return fails the call with pass's line and never falls through to
+    GALILEO_API_KEY; pass [error=continue] env passes it over.
+    """
+
+    keystore = 'pass env'
+
+    def setUp(self):
+        super().setUp()
+        self.key = self.env.new_key()
+        self.server.accept_key(self.key)
+        path = self.store.entry_file(self.url)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as f:
+            f.write(b'not an OpenPGP message\n')
+        self.addCleanup(os.unlink, path)
+
+    def test_error_returns_by_default(self):
+        res = self.run_gc(['token'], env_extra={'GALILEO_API_KEY': self.key})
+        self.assertFails(res, 6, 'gpg cannot decrypt')
+        self.assertEqual(self.server.count, 0)
+
+    def test_error_continue_passes_it_over(self):
+        self.keystore = 'pass [error=continue] env'
+        self.configure()
+        self.token(env_extra={'GALILEO_API_KEY': self.key}, expect_new=True)
+        self.assertEqual(self.server.last.credential, ('api-key', self.key))
+
+
 if __name__ == '__main__':
     harness.main()
