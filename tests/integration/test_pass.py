@@ -632,7 +632,6 @@ class PassInStack(PassBase):
         self.assertEqual(self.server.last.credential, ('api-key', key))
 
 
-
 class PassErrorInStack(PassBase):
     """
     keystore = pass env, an entry gpg cannot decrypt (error): the default
