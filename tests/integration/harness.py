@@ -843,6 +843,28 @@ class Spawned:
                                      token_ok=self.token_ok))
 
 
+def xvfb_display(r, timeout, logdir):
+    """
+    The display that `Xvfb -displayfd W` writes on the pipe's read end r
+    (closed here), as ':N'.  RuntimeError when none comes within timeout
+    seconds or Xvfb exits first.
+    """
+    buf = b''
+    deadline = time.monotonic() + timeout
+    try:
+        while not buf.endswith(b'\n'):
+            ready, _, _ = select.select([r], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                raise RuntimeError('Xvfb did not report its display (see %s)' % logdir)
+            chunk = os.read(r, 64)
+            if not chunk:
+                raise RuntimeError('Xvfb exited (see %s)' % logdir)
+            buf += chunk
+    finally:
+        os.close(r)
+    return ':' + buf.decode().strip()
+
+
 def stop_process_group(p):
     """SIGTERM the process group of Popen p (started with a new session), then SIGKILL."""
     if p.poll() is not None:

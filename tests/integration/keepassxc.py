@@ -347,21 +347,7 @@ class KeePassXC:
             os.close(w)
             log.close()
         self.xvfb = p
-        buf = b''
-        deadline = time.monotonic() + START_TIMEOUT
-        try:
-            while not buf.endswith(b'\n'):
-                left = deadline - time.monotonic()
-                ready, _, _ = select.select([r], [], [], max(0, left))
-                if not ready:
-                    raise KeePassXCError('Xvfb did not report its display (see %s)' % self.logdir)
-                chunk = os.read(r, 64)
-                if not chunk:
-                    raise KeePassXCError('Xvfb exited (see %s)' % self.logdir)
-                buf += chunk
-        finally:
-            os.close(r)
-        self.display = ':' + buf.decode().strip()
+        self.display = harness.xvfb_display(r, START_TIMEOUT, self.logdir)
 
     def _start_dbus(self):
         sock = os.path.join(self.runtime, 'bus')

@@ -144,18 +144,7 @@ class PromptEnv(harness.Env):
                             env=self.base_env())
             finally:
                 os.close(w)
-        buf = b''
-        deadline = time.monotonic() + 30
-        try:
-            while not buf.endswith(b'\n'):
-                ready, _, _ = select.select([r], [], [], max(0, deadline - time.monotonic()))
-                chunk = os.read(r, 64) if ready else b''
-                if not chunk:
-                    raise RuntimeError('Xvfb did not report its display (see %s)' % self.logdir)
-                buf += chunk
-        finally:
-            os.close(r)
-        self.display = ':' + buf.decode().strip()
+        self.display = harness.xvfb_display(r, 30, self.logdir)
 
     def bus_env(self):
         """what the bus (and so what it activates: gcr-prompter) runs with"""
