@@ -1,10 +1,12 @@
 #include "autoconfig.h"
 
 #include "helper/session.h"
+#include "helper/context.h"
 #include "keystore/loader.h"
 #include "lib/common.h"
 #include "lib/org.h"
 #include "lib/url.h"
+#include "token/generation.h"
 #include "token/http.h"
 #include "token/lock.h"
 
@@ -30,14 +32,10 @@ bool session_env_key(void)
 
 int session_init(struct session *s)
 {
-	char *path = config_default_path();
-	int err;
-
 	memset(s, 0, sizeof(*s));
 	config_init(&s->cfg);
-	err = config_load(&s->cfg, path);
-	free(path);
-	return err;
+	s->config_path = config_default_path();
+	return config_load(&s->cfg, s->config_path);
 }
 
 static const struct http_ops *load_http(void);
@@ -47,6 +45,7 @@ void session_release(struct session *s)
 	if (s->call)
 		exchange_abandon(load_http(), s->call);
 	free(s->call_org);
+	free(s->config_path);
 	free(s->home);
 	free(s->server);
 	free(s->org_config);
@@ -99,10 +98,11 @@ static const char *module_option(const char *module, const char *key)
 
 static int settle(struct session *s)
 {
-	const char *cache = token_cache_name(s);
+	const char *cache;
 	int err;
 
 	config_resolve(&s->cfg, s->server, &s->vals);
+	cache = token_cache_name(s);
 	s->margin = s->vals.refresh_margin >= 0 ? s->vals.refresh_margin : DEFAULT_MARGIN;
 	s->timeout = s->vals.timeout > 0 ? s->vals.timeout : EXCHANGE_DEFAULT_TIMEOUT;
 	s->token_path = s->vals.token_path ? s->vals.token_path : EXCHANGE_DEFAULT_PATH;
@@ -110,8 +110,9 @@ static int settle(struct session *s)
 		s->org_config = xstrdup(s->vals.organization_id);
 	else if (s->vals.organization_slug)
 		s->org_config = org_from_slug(s->vals.organization_slug);
-	if (strcmp(cache, "keyctl") && strcmp(cache, "keystore") && strcmp(cache, "none"))
-		return gc_error(GCERR_FAIL, "unknown token-cache '%s'; use 'keyctl', 'keystore' or 'none'",
+	if (strcmp(cache, "keyctl") && strcmp(cache, "keystore") && strcmp(cache, "file") &&
+	    strcmp(cache, "none"))
+		return gc_error(GCERR_FAIL, "unknown token-cache '%s'; use 'keyctl', 'keystore', 'file' or 'none'",
 				cache);
 	if ((err = stack_parse(&s->stack, stack_spec(s))))
 		return err;
@@ -128,7 +129,9 @@ static int settle(struct session *s)
 	 */
 	if ((err = stack_check(&s->stack, !strcmp(stack_spec(s), STACK_DEFAULT))))
 		return err;
-	gc_debug("server '%s', keystore '%s', token-cache '%s'", s->server, stack_spec(s), cache);
+	context_of(s->config_path, &s->stack, &s->cfg, s->context);
+	gc_debug("server '%s', keystore '%s', token-cache '%s', context %s", s->server,
+		 stack_spec(s), cache, s->context);
 	return 0;
 }
 
@@ -177,16 +180,43 @@ int session_known(struct session *s, bool *known, struct gc_credential *stored)
 /* the tier kept by the stack's writer, or NULL when it cannot hold tokens */
 static const struct token_tier *keystore_tier(struct session *s)
 {
-	struct stack_entry *e = stack_token_store(&s->stack);
+	struct stack_entry *e;
 
-	if (!e) {
+	if (s->keystore_tier.name)
+		return &s->keystore_tier;
+	if (!(e = stack_token_store(&s->stack))) {
 		gc_debug("the keystore cannot hold tokens");
 		return NULL;
 	}
 	tier_keystore_init(&s->keystore_tier, e->mod);
+	tier_bind(&s->keystore_tier, s->context);
 	return &s->keystore_tier;
 }
 
+static const struct token_tier *kernel_tier(struct session *s)
+{
+	if (!s->kernel_tier.name && tier_keyctl_init(&s->kernel_tier))
+		tier_bind(&s->kernel_tier, s->context);
+	return s->kernel_tier.name ? &s->kernel_tier : NULL;
+}
+
+static const struct token_tier *file_tier(struct session *s)
+{
+	if (!s->file_tier.name) {
+		tier_file_init(&s->file_tier);
+		tier_bind(&s->file_tier, s->context);
+	}
+	return &s->file_tier;
+}
+
+static bool env_first(const struct session *s);
+
+/*
+ * keyctl where the kernel allows it; where it refuses (a container), the
+ * keystore's token items, unless the credential is GALILEO_API_KEY's (a
+ * hit must read no keystore) or the keystore cannot hold tokens: then
+ * the sealed files.
+ */
 static const struct token_tier *session_tier(struct session *s)
 {
 	const char *name = token_cache_name(s);
@@ -194,12 +224,27 @@ static const struct token_tier *session_tier(struct session *s)
 	if (s->tier_ready)
 		return s->tier;
 	s->tier_ready = true;
-	/* keyctl where the kernel allows it, else the keystore's token items */
 	if (!strcmp(name, "none"))
 		s->tier = NULL;
-	else if (strcmp(name, "keyctl") || !(s->tier = tier_keyctl()))
+	else if (!strcmp(name, "file"))
+		s->tier = file_tier(s);
+	else if (!strcmp(name, "keystore"))
 		s->tier = keystore_tier(s);
+	else if (!(s->tier = kernel_tier(s)) && (env_first(s) || !(s->tier = keystore_tier(s))))
+		s->tier = file_tier(s);
 	return s->tier;
+}
+
+const char *session_tier_reason(struct session *s)
+{
+	const struct token_tier *t = session_tier(s);
+
+	if (!t || strcmp(token_cache_name(s), "keyctl") || t == &s->kernel_tier)
+		return "";
+	if (t == &s->keystore_tier)
+		return " (the kernel refuses keyctl here)";
+	return env_first(s) ? " (the kernel refuses keyctl here; the credential is GALILEO_API_KEY's)" :
+			      " (the kernel refuses keyctl here and the keystore cannot hold tokens)";
 }
 
 static int source_credential(void *ctx, struct gc_credential *out)
@@ -219,26 +264,57 @@ static int source_exchange(void *ctx, const struct gc_credential *cred, const ch
 	return session_exchange(ctx, cred, org, res);
 }
 
+static uint64_t source_generation(void *ctx)
+{
+	return generation_current(((struct session *)ctx)->server);
+}
+
 static void source_prepare(void *ctx, const char *org)
 {
 	session_prepare(ctx, org);
 }
 
+/* where a token goes when the kernel's key quota is full */
 static const struct token_tier *source_fallback(void *ctx)
 {
 	struct session *s = ctx;
+	const struct token_tier *t;
 
-	if (session_tier(s) != tier_keyctl() || !s->tier)
+	if (!session_tier(s) || session_tier(s) != &s->kernel_tier)
 		return NULL;
-	return s->keystore_tier.name ? &s->keystore_tier : keystore_tier(s);
+	return (t = keystore_tier(s)) ? t : file_tier(s);
+}
+
+/*
+ * In the detached refresh: 0-2 on /dev/null and nothing else of the
+ * caller's kept but the lock (fd 3), so no pipeline waits on us.
+ */
+static void detach_descriptors(int lock)
+{
+	int fd;
+
+	/* dup2 clears close-on-exec; a lock that is fd 3 already needs it cleared */
+	if (lock < 0 || (lock == 3 ? fcntl(3, F_SETFD, 0) : dup2(lock, 3)) < 0)
+		_exit(0);
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 3)
+			close(fd);
+	}
+	if (close_range(4, ~0U, 0) < 0)
+		for (fd = 4; fd < 1024; fd++)
+			close(fd);
 }
 
 /*
  * A process of its own for the refresh ahead: forked twice so that no
- * zombie is left to us, in its own session, stdio on /dev/null so that git
- * and docker see this call end now, and exec'd afresh, since a process
- * that forks after GLib started threads cannot use D-Bus again.  It
- * inherits the exchange lock as fd 3.  argv carries no secret.
+ * zombie is left to us, in its own session, with none of the caller's
+ * descriptors so that git and docker (and anything else reading from a
+ * pipe we inherited) see this call end now, and exec'd afresh, since a
+ * process that forks after GLib started threads cannot use D-Bus again.
+ * It inherits the exchange lock as fd 3.  argv carries no secret.
  */
 static void source_spawn_ahead(void *ctx, const char *org)
 {
@@ -247,11 +323,11 @@ static void source_spawn_ahead(void *ctx, const char *org)
 	char *argv[] = { "galileo-credential", "refresh-ahead", s->server, (char *)home,
 			 (char *)org, "3", NULL };
 	pid_t pid;
-	int fd, lock;
+	int lock;
 
 	/* single flight: a busy lock is a refresh under way already */
 	if (flight_lock(s->server, org, 0, &lock)) {
-		gc_debug("another galileo-credential refreshes the token already");
+		gc_debug("no refresh ahead: %s", gc_error_message());
 		gc_error_clear();
 		return;
 	}
@@ -265,15 +341,7 @@ static void source_spawn_ahead(void *ctx, const char *org)
 	if (fork() != 0)
 		_exit(0);
 	setsid();
-	if (lock < 0 || dup2(lock, 3) < 0)
-		argv[5] = "-1";
-	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
+	detach_descriptors(lock);
 	execv("/proc/self/exe", argv);
 	_exit(0);
 }
@@ -297,19 +365,21 @@ void session_policy(struct session *s, struct token_policy *p)
 	p->src.ctx = s;
 	p->src.credential = source_credential;
 	p->src.exchange = source_exchange;
+	p->src.generation = source_generation;
 	p->src.fallback = source_fallback;
 	p->src.spawn_ahead = source_spawn_ahead;
 	p->src.prepare = source_prepare;
 }
 
-size_t session_token_tiers(struct session *s, const struct token_tier *out[2])
+size_t session_token_tiers(struct session *s, const struct token_tier *out[SESSION_TIERS])
 {
 	size_t n = 0;
 
-	if ((out[n] = tier_keyctl()))
+	if ((out[n] = kernel_tier(s)))
 		n++;
-	if ((out[n] = s->keystore_tier.name ? &s->keystore_tier : keystore_tier(s)))
+	if ((out[n] = keystore_tier(s)))
 		n++;
+	out[n++] = file_tier(s);
 	return n;
 }
 

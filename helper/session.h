@@ -21,6 +21,7 @@
 
 struct session {
 	struct config cfg;
+	char *config_path;		/* the configuration file in use, found or not */
 	char *home;			/* the home server */
 	char *server;			/* this call's server */
 	struct config_values vals;	/* for server; borrows from cfg */
@@ -31,9 +32,12 @@ struct session {
 	char *org_config;		/* the configuration's default, encoded */
 	struct keystore_stack stack;
 	bool stack_ready;
+	char context[TIER_CONTEXT_LEN + 1];	/* whose tokens (helper/context.h) */
 	bool tier_ready;
 	const struct token_tier *tier;
-	struct token_tier keystore_tier;
+	struct token_tier kernel_tier;	/* name NULL: keyctl refused here */
+	struct token_tier keystore_tier;	/* name NULL: not made yet */
+	struct token_tier file_tier;
 	struct http_call *call;		/* a connection begun for call_org */
 	char *call_org;
 };
@@ -67,7 +71,11 @@ void session_policy(struct session *s, struct token_policy *p);
  * Every tier a token of this server may be in, whatever token-cache says
  * now (a token may predate a change of it).  Returns how many.
  */
-size_t session_token_tiers(struct session *s, const struct token_tier *out[2]);
+#define SESSION_TIERS 3
+size_t session_token_tiers(struct session *s, const struct token_tier *out[SESSION_TIERS]);
+
+/* why the tier in use is the one it is, for doctor: a phrase, or "" */
+const char *session_tier_reason(struct session *s);
 
 /*
  * Begin connecting to the token endpoint for org (encoded) while the

@@ -46,7 +46,7 @@ static int by_org(const void *a, const void *b)
 /* the server's cached tokens in every tier, sorted; never the tokens */
 static size_t tokens_of(struct session *s, const char *server, struct cache_entry **out)
 {
-	const struct token_tier *tiers[2];
+	const struct token_tier *tiers[SESSION_TIERS];
 	size_t n = session_token_tiers(s, tiers), nt = 0;
 
 	*out = NULL;
@@ -209,9 +209,8 @@ static void doctor_tier(struct session *s)
 	char *dir = flight_dir();
 
 	session_policy(s, &p);
-	printf("token cache: %s%s\n", p.tier ? p.tier->name : "none",
-	       p.tier && !strcmp(p.tier->name, "keystore") && !tier_keyctl() ?
-	       " (the kernel refuses keyctl here)" : "");
+	printf("token cache: %s%s\n", p.tier ? p.tier->name : "none", session_tier_reason(s));
+	printf("context: %s\n", s->context);
 	printf("lock directory: %s\n", dir);
 	free(dir);
 	gc_error_clear();

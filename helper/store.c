@@ -4,6 +4,7 @@
 #include "lib/common.h"
 #include "lib/text.h"
 #include "lib/tokentime.h"
+#include "token/generation.h"
 #include "token/lock.h"
 #include "token/policy.h"
 
@@ -38,7 +39,7 @@ bool store_is_jwt_key(const struct gc_credential *cred)
 
 bool store_is_cached_token(struct session *s, const char *secret)
 {
-	const struct token_tier *tiers[2];
+	const struct token_tier *tiers[SESSION_TIERS];
 	size_t n = session_token_tiers(s, tiers);
 	char *org;
 
@@ -51,12 +52,21 @@ bool store_is_cached_token(struct session *s, const char *secret)
 	return false;
 }
 
-/* every cached token of the server and the kernel's summary, in every tier */
+/*
+ * A new write generation, then every cached token of the server and the
+ * kernel's summaries, in every tier and context: in-flight refreshes of
+ * the old credential, under whatever runtime directory, cache nothing that
+ * is ever served.
+ */
 static void erase_tokens(struct session *s)
 {
-	const struct token_tier *tiers[2];
+	const struct token_tier *tiers[SESSION_TIERS];
 	size_t n = session_token_tiers(s, tiers);
 
+	if (generation_bump(s->server)) {
+		gc_debug("cannot change the write generation: %s", gc_error_message());
+		gc_error_clear();
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (cache_erase(tiers[i], s->server, NULL)) {
 			gc_debug("cannot drop the cached tokens in the %s tier: %s", tiers[i]->name,
@@ -77,13 +87,15 @@ int store_write(struct session *s, const struct gc_credential *cred,
 		return err;
 	if ((err = write_lock(s->server, s->timeout, &fd)))
 		return err;
-	/* in-flight refreshes of the old credential now cache nothing */
-	write_generation_bump(fd);
 	erase_tokens(s);
 	err = stack_store(writer, cred);
 	if (!err && tok && tok->token) {
+		struct cached_token mine = *tok;
+
+		/* obtained with the new credential: the new generation's */
+		mine.generation = generation_current(s->server);
 		session_policy(s, &p);
-		token_write_back(&p, cred, org ? org : "", tok);
+		token_write_back(&p, cred, org ? org : "", &mine);
 	}
 	lock_release(fd);
 	return err;
@@ -95,7 +107,6 @@ int store_erase(struct session *s)
 
 	if ((err = write_lock(s->server, s->timeout, &fd)))
 		return err;
-	write_generation_bump(fd);
 	/* the kernel's tokens go even when the keystore cannot be reached */
 	erase_tokens(s);
 	err = stack_erase(session_stack(s), s->server);
@@ -105,7 +116,7 @@ int store_erase(struct session *s)
 
 int store_drop_token(struct session *s, const char *secret, bool *dropped)
 {
-	const struct token_tier *tiers[2];
+	const struct token_tier *tiers[SESSION_TIERS];
 	size_t n = session_token_tiers(s, tiers);
 	char *org = NULL;
 	int fd, err = 0;

@@ -50,10 +50,11 @@ static void clear_slot(struct slot *s)
 }
 
 static int fake_get(const struct token_tier *t, const char *server, const char *org,
-		    char **payload)
+		    const struct gc_credential *cred, char **payload)
 {
 	int i = find(t, server, org);
 
+	(void)cred;
 	if (i < 0)
 		return GCERR_NOTFOUND;
 	*payload = xstrdup(d(t)->slots[i].payload);
@@ -61,10 +62,11 @@ static int fake_get(const struct token_tier *t, const char *server, const char *
 }
 
 static int fake_put(const struct token_tier *t, const char *server, const char *org,
-		    const char *payload, int64_t expires_at)
+		    const struct gc_credential *cred, const char *payload, int64_t expires_at)
 {
 	int i = find(t, server, org);
 
+	(void)cred;
 	(void)expires_at;
 	if (self(t)->full)
 		return gc_error(GCERR_FULL, "the fake tier is full");
@@ -106,10 +108,8 @@ static int fake_list(const struct token_tier *t, const char *server,
 	return 0;
 }
 
-/* the summary slots take the tier from a static: one summary tier per test */
-static const struct token_tier *summary_tier;
-
-static int fake_summary_get(const char *server, struct gc_credential *out, char fp[17])
+static int fake_summary_get(const struct token_tier *summary_tier, const char *server,
+			    struct gc_credential *out, char fp[17])
 {
 	const struct gc_credential *c = &d(summary_tier)->summary;
 
@@ -124,7 +124,8 @@ static int fake_summary_get(const char *server, struct gc_credential *out, char 
 	return 0;
 }
 
-static int fake_summary_put(const struct gc_credential *cred, const char *fp, int64_t expires_at)
+static int fake_summary_put(const struct token_tier *summary_tier,
+			    const struct gc_credential *cred, const char *fp, int64_t expires_at)
 {
 	struct gc_credential *c = &d(summary_tier)->summary;
 
@@ -153,7 +154,6 @@ void fake_tier_init(struct fake_tier *t, const char *name, bool with_summary)
 		t->tier.caps = TIER_SUMMARY;
 		t->tier.summary_get = fake_summary_get;
 		t->tier.summary_put = fake_summary_put;
-		summary_tier = &t->tier;
 	}
 	fake_tier_clear(t);
 }

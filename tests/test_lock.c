@@ -123,7 +123,8 @@ static void test_killed_holder_releases(void **state)
 	close(ready[1]);
 }
 
-static void test_unsafe_dir_goes_unlocked(void **state)
+/* galileo-credential(1) TOKEN LIFETIME: no lock where others may reach, closed */
+static void test_unsafe_dir_fails_closed(void **state)
 {
 	char *dir = flight_dir();
 	int fd = 0;
@@ -131,21 +132,55 @@ static void test_unsafe_dir_goes_unlocked(void **state)
 	(void)state;
 	assert_int_equal(mkdir(dir, 0700), 0);
 	assert_int_equal(chmod(dir, 0777), 0);
-	assert_int_equal(flight_lock(S, "", 1, &fd), 0);
-	assert_int_equal(fd, -1);
+	assert_int_equal(flight_lock(S, "", 1, &fd), GCERR_FAIL);
+	assert_non_null(strstr(gc_error_message(), "cannot lock in"));
+	gc_error_clear();
+	assert_int_equal(write_lock(S, 1, &fd), GCERR_FAIL);
+	gc_error_clear();
 	free(dir);
 }
 
+/* a runtime directory others can write is no place for our locks either */
+static void test_open_runtime_dir_fails_closed(void **state)
+{
+	int fd = 0;
+
+	(void)state;
+	assert_int_equal(chmod(runtime, 0777), 0);
+	assert_int_equal(flight_lock(S, "", 1, &fd), GCERR_FAIL);
+	gc_error_clear();
+}
+
+/*
+ * Without XDG_RUNTIME_DIR: /run/user/UID when it is the user's, else the
+ * user's cache directory, made private; never a name in /tmp.
+ */
 static void test_fallback_dir_without_runtime_dir(void **state)
 {
-	char *dir, *want = xasprintf("/tmp/galileo-credential-%lu", (unsigned long)geteuid());
+	char run[64], *dir, *want, *cache = xasprintf("%s/cache", runtime);
+	struct stat st;
+	int fd = -1;
 
 	(void)state;
 	unsetenv("XDG_RUNTIME_DIR");
+	setenv("XDG_CACHE_HOME", cache, 1);
+	snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)geteuid());
+	if (lstat(run, &st) == 0 && st.st_uid == geteuid())
+		want = xasprintf("%s/galileo-credential", run);
+	else
+		want = xasprintf("%s/galileo-credential", cache);
 	dir = flight_dir();
 	assert_string_equal(dir, want);
+	assert_null(strstr(dir, "/tmp/galileo-credential-"));
+	assert_int_equal(flight_lock(S, "", 1, &fd), 0);
+	assert_true(fd >= 0);
+	lock_release(fd);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	unsetenv("XDG_CACHE_HOME");
 	free(dir);
 	free(want);
+	free(cache);
 }
 
 int main(void)
@@ -154,7 +189,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dir_and_file_are_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_lock_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_holder_releases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsafe_dir_goes_unlocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe_dir_fails_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_runtime_dir_fails_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fallback_dir_without_runtime_dir, setup, teardown),
 	};
 

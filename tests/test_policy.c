@@ -38,6 +38,7 @@ static struct {
 	/* called inside an exchange, as another process would act meanwhile */
 	void (*meanwhile)(void);
 	char tokens[4][32];		/* the tokens handed out */
+	uint64_t generation;		/* the server's write generation */
 } w;
 
 static int fake_credential(void *ctx, struct gc_credential *out)
@@ -80,6 +81,12 @@ static int fake_exchange(void *ctx, const struct gc_credential *cred, const char
 	return 0;
 }
 
+static uint64_t fake_generation(void *ctx)
+{
+	(void)ctx;
+	return w.generation;
+}
+
 static const struct token_tier *fake_fallback(void *ctx)
 {
 	(void)ctx;
@@ -93,7 +100,8 @@ static struct token_policy policy(void)
 		.margin = 300,
 		.timeout = 5,
 		.tier = &tier.tier,
-		.src = { NULL, fake_credential, fake_exchange, fake_fallback },
+		.src = { .credential = fake_credential, .exchange = fake_exchange,
+			 .generation = fake_generation, .fallback = fake_fallback },
 	};
 
 	return p;
@@ -113,6 +121,8 @@ static int setup(void **state)
 	w.lifetime = 3600;
 	fake_tier_init(&tier, "fake", true);
 	fake_tier_init(&fallback, "fallback", false);
+	tier_bind(&tier.tier, "00112233445566aa");
+	tier_bind(&fallback.tier, "00112233445566aa");
 	gc_error_clear();
 	return 0;
 }
@@ -180,7 +190,7 @@ static void cache_token(const char *token, int64_t left, int64_t lifetime)
 
 	tok.expires_at = (int64_t)time(NULL) + left;
 	token_fingerprint(&cred, tok.fingerprint);
-	assert_int_equal(cache_put(&tier.tier, S, "", &tok), 0);
+	assert_int_equal(cache_put(&tier.tier, S, "", &cred, &tok), 0);
 }
 
 static void test_stale_token_survives_a_failed_refresh(void **state)
@@ -207,13 +217,10 @@ static void test_stale_token_survives_a_failed_refresh(void **state)
 	assert_string_equal(obtain(&p, &r), "tok-3-key-one");
 }
 
+/* what a store or erase does first, under any runtime directory */
 static void bump_generation(void)
 {
-	int fd;
-
-	assert_int_equal(write_lock(S, 5, &fd), 0);
-	write_generation_bump(fd);
-	lock_release(fd);
+	w.generation += 7;
 }
 
 static void login_with_another_key(void)
@@ -273,6 +280,37 @@ static void test_logout_during_refresh_leaves_nothing(void **state)
 	assert_null(tok.token);
 	assert_int_equal(tier.puts, 0);
 	assert_null(fake_tier_payload(&tier, S, ""));
+}
+
+/*
+ * A logout under another runtime directory shares no lock with a refresh:
+ * its erase may come before the refresh writes back.  The token written
+ * carries the old generation and is never served, not even from the
+ * summary.
+ */
+static void test_token_of_an_older_generation_is_never_served(void **state)
+{
+	struct token_policy p = policy();
+	struct token_request r = { 0 };
+	struct gc_credential cred;
+	struct cached_token tok;
+
+	(void)state;
+	obtain(&p, &r);
+	assert_int_equal(tier.puts, 1);
+	logout();
+	assert_int_equal(token_obtain(&p, &r, &cred, &tok), GCERR_NOTFOUND);
+	assert_null(tok.token);
+	assert_int_equal(w.exchanges, 1);
+	gc_error_clear();
+	/* a new login: its token, not the old one */
+	w.secret = "key-two";
+	assert_string_equal(obtain(&p, &r), "tok-1-key-two");
+	/* the same key stored again: the token is tagged anew, one exchange */
+	bump_generation();
+	assert_string_equal(obtain(&p, &r), "tok-2-key-two");
+	assert_string_equal(obtain(&p, &r), "tok-2-key-two");
+	assert_int_equal(w.exchanges, 3);
 }
 
 static void test_full_tier_falls_back(void **state)
@@ -354,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup(test_store_during_refresh_discards_its_token, setup),
 		cmocka_unit_test_setup(test_logout_during_refresh_leaves_nothing, setup),
 		cmocka_unit_test_setup(test_no_op_write_during_refresh_keeps_its_token, setup),
+		cmocka_unit_test_setup(test_token_of_an_older_generation_is_never_served, setup),
 		cmocka_unit_test_setup(test_full_tier_falls_back, setup),
 		cmocka_unit_test_setup(test_unknown_expiry_is_not_cached, setup),
 		cmocka_unit_test_setup(test_min_ttl, setup),

@@ -10,8 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAYLOAD_MAGIC "gc1"
+#define PAYLOAD_MAGIC "gc2"
 #define TOKEN_MAX (8 * 1024)
+
+void tier_bind(struct token_tier *t, const char *context)
+{
+	snprintf(t->context, sizeof(t->context), "%s", context);
+}
 
 void cached_token_release(struct cached_token *t)
 {
@@ -21,8 +26,9 @@ void cached_token_release(struct cached_token *t)
 
 char *cache_format_payload(const struct cached_token *t)
 {
-	return xasprintf(PAYLOAD_MAGIC " %" PRId64 " %" PRId64 " %s %s",
-			 t->expires_at, t->lifetime, t->fingerprint, t->token);
+	return xasprintf(PAYLOAD_MAGIC " %" PRId64 " %" PRId64 " %s %016" PRIx64 " %s %s",
+			 t->expires_at, t->lifetime, t->fingerprint, t->generation, t->context,
+			 t->token);
 }
 
 static bool is_token_char(unsigned char ch)
@@ -34,14 +40,17 @@ static bool is_token_char(unsigned char ch)
 int cache_parse_payload(const char *payload, struct cached_token *out)
 {
 	long long expires, lifetime;
-	int fp_start = 0, fp_end = 0, tok = 0;
+	unsigned long long generation;
+	int fp_start = 0, fp_end = 0, ctx_start = 0, ctx_end = 0, tok = 0;
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
-	if (sscanf(payload, PAYLOAD_MAGIC " %lld %lld %n%*[0-9a-f]%n %n",
-		   &expires, &lifetime, &fp_start, &fp_end, &tok) != 2 || !tok)
+	if (sscanf(payload, PAYLOAD_MAGIC " %lld %lld %n%*[0-9a-f]%n %llx %n%*[0-9a-f]%n %n",
+		   &expires, &lifetime, &fp_start, &fp_end, &generation, &ctx_start, &ctx_end,
+		   &tok) != 3 || !tok)
 		return GCERR_FAIL;
-	if (fp_end - fp_start != 16 || expires <= 0 || lifetime < 0)
+	if (fp_end - fp_start != 16 || ctx_end - ctx_start != TIER_CONTEXT_LEN || expires <= 0 ||
+	    lifetime < 0)
 		return GCERR_FAIL;
 	len = strlen(payload + tok);
 	if (!len || len > TOKEN_MAX)
@@ -51,6 +60,9 @@ int cache_parse_payload(const char *payload, struct cached_token *out)
 			return GCERR_FAIL;
 	memcpy(out->fingerprint, payload + fp_start, 16);
 	out->fingerprint[16] = '\0';
+	memcpy(out->context, payload + ctx_start, TIER_CONTEXT_LEN);
+	out->context[TIER_CONTEXT_LEN] = '\0';
+	out->generation = generation;
 	out->expires_at = expires;
 	out->lifetime = lifetime;
 	out->token = xstrdup(payload + tok);
@@ -58,7 +70,7 @@ int cache_parse_payload(const char *payload, struct cached_token *out)
 }
 
 int cache_get(const struct token_tier *t, const char *server, const char *organization,
-	      struct cached_token *out)
+	      const struct gc_credential *cred, struct cached_token *out)
 {
 	char *payload = NULL;
 	int err;
@@ -66,7 +78,7 @@ int cache_get(const struct token_tier *t, const char *server, const char *organi
 	memset(out, 0, sizeof(*out));
 	if (!t)
 		return GCERR_NOTFOUND;
-	err = t->get(t, server, organization, &payload);
+	err = t->get(t, server, organization, cred, &payload);
 	if (err)
 		return err;
 	err = cache_parse_payload(payload, out);
@@ -75,19 +87,26 @@ int cache_get(const struct token_tier *t, const char *server, const char *organi
 		gc_debug("cached token for '%s' is unreadable; ignoring it", server);
 		return GCERR_NOTFOUND;
 	}
+	if (strcmp(out->context, t->context)) {
+		/* a tier that several contexts share (a keystore): not ours */
+		cached_token_release(out);
+		return GCERR_NOTFOUND;
+	}
 	return 0;
 }
 
 int cache_put(const struct token_tier *t, const char *server, const char *organization,
-	      const struct cached_token *tok)
+	      const struct gc_credential *cred, const struct cached_token *tok)
 {
+	struct cached_token mine = *tok;
 	char *payload;
 	int err;
 
 	if (!t)
 		return 0;
-	payload = cache_format_payload(tok);
-	err = t->put(t, server, organization, payload, tok->expires_at);
+	memcpy(mine.context, t->context, sizeof(mine.context));
+	payload = cache_format_payload(&mine);
+	err = t->put(t, server, organization, cred, payload, tok->expires_at);
 	secret_free(payload);
 	return err;
 }
@@ -115,6 +134,10 @@ int cache_list(const struct token_tier *t, const char *server, struct cache_entr
 
 		if (cache_parse_payload(items[i].payload, &tok))
 			continue;
+		if (strcmp(tok.context, t->context)) {
+			cached_token_release(&tok);
+			continue;
+		}
 		secret_free(tok.token);
 		tok.token = NULL;
 		(*out)[k].organization = xstrdup(items[i].organization);
@@ -134,14 +157,14 @@ void cache_entry_free_list(struct cache_entry *list, size_t n)
 	free(list);
 }
 
-enum cache_verdict cache_judge(const struct cached_token *t, const char *fp,
-			       int64_t now, long margin, long min_ttl)
+enum cache_verdict cache_judge(const struct cached_token *t, const struct cache_want *w)
 {
-	if (!t->token || strcmp(t->fingerprint, fp) != 0 || now >= t->expires_at)
+	if (!t->token || strcmp(t->fingerprint, w->fp) != 0 || t->generation != w->generation ||
+	    w->now >= t->expires_at)
 		return CACHE_UNUSABLE;
-	if (min_ttl > 0 && t->expires_at - now < min_ttl)
+	if (w->min_ttl > 0 && t->expires_at - w->now < w->min_ttl)
 		return CACHE_STALE;
-	if (tokentime_is_fresh(now, t->expires_at, t->lifetime, margin))
+	if (tokentime_is_fresh(w->now, t->expires_at, t->lifetime, w->margin))
 		return CACHE_FRESH;
 	return CACHE_STALE;
 }
@@ -154,6 +177,11 @@ char *cache_find_token(const struct token_tier *tier, const char *server, const 
 
 	if (!tier || !token || !*token)
 		return NULL;
+	if (tier->find) {
+		if (tier->find(tier, server, token, &org))
+			gc_error_clear();
+		return org;
+	}
 	if (tier->list(tier, server, &items, &nr))
 		return NULL;
 	for (size_t i = 0; i < nr && !org; i++) {
@@ -161,6 +189,10 @@ char *cache_find_token(const struct token_tier *tier, const char *server, const 
 
 		if (cache_parse_payload(items[i].payload, &t))
 			continue;
+		if (strcmp(t.context, tier->context)) {
+			cached_token_release(&t);
+			continue;
+		}
 		if (strcmp(t.token, token) == 0)
 			org = xstrdup(items[i].organization);
 		cached_token_release(&t);

@@ -1,8 +1,10 @@
 #include "autoconfig.h"
 
 #include "token/lock.h"
+#include "token/generation.h"
 #include "lib/codec.h"
 #include "lib/common.h"
+#include "lib/privdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,38 +18,48 @@
 #include <time.h>
 #include <unistd.h>
 
-char *flight_dir(void)
+/*
+ * The lock directory, and whether a missing parent may be made: the
+ * runtime directory when there is one, else the user's /run/user/UID,
+ * else the user's cache directory.  Never a fixed name in /tmp, which
+ * another user could make first.
+ */
+static char *lock_dir(int *mkparent)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char run[64];
+	struct stat st;
 
-	if (rt && *rt)
+	*mkparent = 0;
+	if (rt && rt[0] == '/')
 		return xasprintf("%s/galileo-credential", rt);
-	return xasprintf("/tmp/galileo-credential-%lu", (unsigned long)geteuid());
+	snprintf(run, sizeof(run), "/run/user/%lu", (unsigned long)geteuid());
+	if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+		return xasprintf("%s/galileo-credential", run);
+	*mkparent = 1;
+	return privdir_cache();
 }
 
-/*
- * The directory, made if missing, opened; -1 and *why when it is not ours
- * alone (as ssh checks its ControlPath and key directories).
- */
-static int open_private_dir(const char *dir, const char **why)
+char *flight_dir(void)
 {
-	struct stat st;
-	int fd;
+	int mkparent;
+	char *dir = lock_dir(&mkparent);
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		*why = strerror(errno);
+	return dir ? dir : xstrdup("(no home directory)");
+}
+
+/* the lock directory, opened; -1 and *why when it is not ours alone */
+static int open_lock_dir(const char **why)
+{
+	int mkparent, fd;
+	char *dir = lock_dir(&mkparent);
+
+	if (!dir) {
+		*why = "there is no runtime or home directory";
 		return -1;
 	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		*why = strerror(errno);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
-		*why = "it is not private (another owner, or open to group or others)";
-		close(fd);
-		return -1;
-	}
+	fd = privdir_open(dir, mkparent, why);
+	free(dir);
 	return fd;
 }
 
@@ -99,11 +111,9 @@ static int wait_lock(int fd, long timeout)
 /* the lock file for name in the private directory, or -1 with *why */
 static int open_lock_file(const char *name, int flags, const char **why)
 {
-	char *dir = flight_dir();
 	int dfd, fd = -1;
 
-	dfd = open_private_dir(dir, why);
-	free(dir);
+	dfd = open_lock_dir(why);
 	if (dfd < 0)
 		return -1;
 	fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -122,20 +132,21 @@ static void lock_name(const char *kind, const char *server, const char *org, cha
 	snprintf(name, 40, "%s-%s", kind, fp);
 }
 
-static void unsafe_dir_warning(const char *why)
+/* fail closed: unlocked, no single flight and no serialised writes */
+static int unsafe_dir(const char *why)
 {
-	static int warned;
-	char *dir;
+	char *dir = flight_dir();
 
-	if (warned++)
-		return;
-	dir = flight_dir();
-	fprintf(stderr, "galileo-credential: warning: cannot lock in '%s': %s; going on without the lock\n",
-		dir, why ? why : "unknown error");
+	gc_error(GCERR_FAIL, "cannot lock in '%s': %s; make it yours alone (chmod 700) or remove it",
+		 dir, why ? why : "unknown error");
 	free(dir);
+	return GCERR_FAIL;
 }
 
-/* take name's lock, waiting at most timeout; GCERR_NETWORK when it ran out */
+/*
+ * take name's lock, waiting at most timeout; GCERR_NETWORK when it ran
+ * out, GCERR_FAIL (with the message) when there is no safe place to lock
+ */
 static int take(const char *name, long timeout, int *out)
 {
 	const char *why = NULL;
@@ -159,10 +170,9 @@ static int take(const char *name, long timeout, int *out)
 		return err;
 	}
 	if (fd < 0 || err) {
-		unsafe_dir_warning(why);
 		if (fd >= 0)
 			close(fd);
-		fd = -1;
+		return unsafe_dir(why);
 	}
 	*out = fd;
 	return 0;
@@ -171,68 +181,27 @@ static int take(const char *name, long timeout, int *out)
 int flight_lock(const char *server, const char *organization, long timeout, int *out)
 {
 	char name[40];
+	int err;
 
 	lock_name("lock", server, organization, name);
-	if (take(name, timeout, out) == GCERR_NETWORK)
+	if ((err = take(name, timeout, out)) == GCERR_NETWORK)
 		return gc_error(GCERR_NETWORK,
 				"timed out after %ld s waiting for another galileo-credential to refresh the token for '%s'",
 				timeout, server);
-	return 0;
+	return err;
 }
 
 int write_lock(const char *server, long timeout, int *out)
 {
 	char name[40];
+	int err;
 
 	lock_name("write", server, "", name);
-	if (take(name, timeout, out) == GCERR_NETWORK)
+	if ((err = take(name, timeout, out)) == GCERR_NETWORK)
 		return gc_error(GCERR_KEYSTORE,
 				"timed out after %ld s waiting for another galileo-credential to finish writing the credential for '%s'",
 				timeout, server);
-	return 0;
-}
-
-/* the generation in an open write-lock file; 0 when empty or unreadable */
-static uint64_t read_generation(int fd)
-{
-	char buf[24];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	uint64_t v = 0;
-
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	for (char *p = buf; *p >= '0' && *p <= '9'; p++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	return v;
-}
-
-uint64_t write_generation(const char *server)
-{
-	const char *why = NULL;
-	char name[40];
-	uint64_t v;
-	int fd;
-
-	lock_name("write", server, "", name);
-	fd = open_lock_file(name, O_RDONLY, &why);
-	if (fd < 0)
-		return 0;
-	v = read_generation(fd);
-	close(fd);
-	return v;
-}
-
-void write_generation_bump(int fd)
-{
-	char buf[24];
-
-	if (fd < 0)
-		return;
-	/* fixed width: a reader never sees a shorter, torn number */
-	snprintf(buf, sizeof(buf), "%020llu", (unsigned long long)(read_generation(fd) + 1));
-	if (pwrite(fd, buf, 20, 0) != 20)
-		gc_debug("cannot write the write generation: %s", strerror(errno));
+	return err;
 }
 
 void lock_release(int fd)
@@ -244,26 +213,24 @@ void lock_release(int fd)
 void flight_note(const char *server, const char *organization, int err, const char *failure)
 {
 	const char *why = NULL;
-	char name[40], *dir, *text;
+	char name[40], *text;
 	size_t n;
 	int fd;
 
 	lock_name("fail", server, organization, name);
 	if (!failure) {
-		dir = flight_dir();
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
+		if ((fd = open_lock_dir(&why)) >= 0) {
 			unlinkat(fd, name, 0);
 			close(fd);
 		}
-		free(dir);
 		return;
 	}
 	fd = open_lock_file(name, O_WRONLY | O_CREAT | O_TRUNC, &why);
 	if (fd < 0)
 		return;
 	/* a note is about the credential stored now: a store or erase voids it */
-	text = xasprintf("%020llu %d %s", (unsigned long long)write_generation(server), -err, failure);
+	text = xasprintf("%020llu %d %s", (unsigned long long)generation_current(server), -err,
+			 failure);
 	n = strlen(text);
 	if (write(fd, text, n) != (ssize_t)n)
 		gc_debug("cannot note the failed refresh: %s", strerror(errno));
@@ -291,7 +258,7 @@ bool flight_note_read(const char *server, const char *organization, struct fligh
 		return false;
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n\r")] = '\0';
-	if (strtoull(buf, &msg, 10) != write_generation(server))
+	if (strtoull(buf, &msg, 10) != generation_current(server))
 		return false;
 	out->err = -(int)strtol(msg, &msg, 10);
 	out->age = (long)(time(NULL) - st.st_mtime);

@@ -1,19 +1,20 @@
 /*
  * Serialisation between processes (galileo-credential(1) TOKEN LIFETIME), with
- * flock(2) on files in a private directory
- * ($XDG_RUNTIME_DIR/galileo-credential, else /tmp/galileo-credential-UID); the
- * kernel releases a lock when its holder exits, even by SIGKILL.
+ * flock(2) on files in a directory only the user can own:
+ * $XDG_RUNTIME_DIR/galileo-credential, else /run/user/UID/galileo-credential
+ * when that is the user's, else the user's cache directory (lib/privdir.h);
+ * never a fixed name in /tmp.  A directory that fails the checks is not
+ * used: taking a lock then fails, closed.  The kernel releases a lock when
+ * its holder exits, even by SIGKILL.
  *
  * Single flight: at most one process per (server, organization) exchanges
  * at a time; the others wait for it and then read its token from the
  * cache.
  *
  * Writes: the stores, erases and token write-backs of one server take the
- * server's write lock.  Its file holds the server's write generation,
- * bumped by every store and erase: a refresh notes the generation before
- * it reads the credential and writes its token back only if, under the
- * lock, the generation is still the same, so a token obtained with a
- * credential that was replaced or removed meanwhile is never cached.
+ * server's write lock.  What makes a store or erase final for a refresh
+ * that holds no common lock with it (another runtime directory) is the
+ * write generation (token/generation.h), not the lock.
  */
 #ifndef GC_LOCK_H
 #define GC_LOCK_H
@@ -24,20 +25,14 @@
 
 /*
  * Take the exchange lock for (server, organization), waiting at most
- * timeout seconds (0: not at all).  *fd is the lock to give to lock_release(), or -1 when
- * the directory is not safe to lock in (one warning line per process; the
- * call goes on unlocked).  GCERR_NETWORK when the wait timed out.
+ * timeout seconds (0: not at all).  *fd is the lock to give to
+ * lock_release().  GCERR_NETWORK when the wait timed out; GCERR_FAIL with
+ * a message when the lock directory is not safe to lock in.
  */
 int flight_lock(const char *server, const char *organization, long timeout, int *fd);
 
 /* The write lock of server, as flight_lock; GCERR_KEYSTORE on timeout. */
 int write_lock(const char *server, long timeout, int *fd);
-
-/* server's write generation now (no lock needed); 0 when unknown */
-uint64_t write_generation(const char *server);
-
-/* under the write lock fd: the generation + 1 */
-void write_generation_bump(int fd);
 
 void lock_release(int fd);
 

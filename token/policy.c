@@ -14,7 +14,10 @@
 /* seconds between detached refreshes after one failed */
 #define AHEAD_RETRY 30
 
-/* the credential, once read, and the write generation seen before reading it */
+/*
+ * The write generation seen before the credential was read (a cached
+ * token must carry it to be served; a token obtained is tagged with it).
+ */
 struct flight {
 	uint64_t generation;
 	bool changed;		/* stored or erased while we exchanged */
@@ -63,7 +66,7 @@ static int load_credential(const struct token_policy *p, struct flight *f,
 			   struct gc_credential *cred)
 {
 	credential_release(cred);
-	f->generation = write_generation(p->server);
+	f->generation = p->src.generation(p->src.ctx);
 	return p->src.credential(p->src.ctx, cred);
 }
 
@@ -72,19 +75,20 @@ static int cached(const struct token_policy *p, const struct token_request *r,
 		  const struct token_tier *t, const struct gc_credential *cred,
 		  const char *fp, struct flight *f, struct cached_token *tok)
 {
+	struct cache_want want = { fp, f->generation, now_epoch(), p->margin, r->min_ttl };
 	enum cache_verdict v;
-	int err = cache_get(t, p->server, token_org(r, cred), tok);
+	int err = cache_get(t, p->server, token_org(r, cred), cred, tok);
 
 	cache_soft(err, "read");
 	if (err)
 		return GCERR_NOTFOUND;
-	v = cache_judge(tok, fp, now_epoch(), p->margin, r->min_ttl);
+	v = cache_judge(tok, &want);
 	if (v == CACHE_FRESH) {
 		gc_debug("token for '%s' served from the %s cache", p->server, t->name);
 		return 0;
 	}
 	/* kept for a failed refresh, unless it is too short for what was asked */
-	if (v == CACHE_STALE && f && !f->stale.token &&
+	if (v == CACHE_STALE && !f->stale.token &&
 	    tok->expires_at - now_epoch() >= r->min_ttl) {
 		f->stale = *tok;
 		memset(tok, 0, sizeof(*tok));
@@ -110,7 +114,8 @@ static int try_hit(const struct token_policy *p, const struct token_request *r,
 		return 1;
 	if (use_summary(p)) {
 		credential_release(cred);
-		if (p->tier->summary_get(p->server, cred, fp)) {
+		f->generation = p->src.generation(p->src.ctx);
+		if (p->tier->summary_get(p->tier, p->server, cred, fp)) {
 			gc_error_clear();
 			return 1;
 		}
@@ -139,15 +144,16 @@ void token_write_back(const struct token_policy *p, const struct gc_credential *
 		gc_debug("token expiry unknown; not caching it");
 		return;
 	}
-	err = cache_put(p->tier, p->server, org, tok);
+	err = cache_put(p->tier, p->server, org, cred, tok);
 	if (err == GCERR_FULL && p->src.fallback && (fb = p->src.fallback(p->src.ctx))) {
 		gc_debug("%s; caching the token in the %s tier", gc_error_message(), fb->name);
 		gc_error_clear();
-		err = cache_put(fb, p->server, org, tok);
+		err = cache_put(fb, p->server, org, cred, tok);
 	}
 	cache_soft(err, "write");
 	if (use_summary(p))
-		cache_soft(p->tier->summary_put(cred, tok->fingerprint, tok->expires_at), "write");
+		cache_soft(p->tier->summary_put(p->tier, cred, tok->fingerprint, tok->expires_at),
+			   "write");
 }
 
 /*
@@ -173,22 +179,28 @@ static bool still_stored(const struct token_policy *p, const struct cached_token
 
 /*
  * Write tok back under the server's write lock, only if no store or erase
- * happened since the credential was read (galileo-credential(1) TOKEN
- * LIFETIME).
+ * happened since the credential was read, or the stored credential is
+ * still the one that obtained it (galileo-credential(1) TOKEN LIFETIME).
+ * The token carries the generation seen before that check: should a store
+ * or erase that holds no common lock with us (another runtime directory)
+ * come after it, the token is never served.
  */
 static void write_back_checked(const struct token_policy *p, const struct gc_credential *cred,
-			       const char *org, const struct cached_token *tok, struct flight *f)
+			       const char *org, struct cached_token *tok, struct flight *f)
 {
+	uint64_t now;
 	int fd;
 
 	if (write_lock(p->server, p->timeout, &fd)) {
 		cache_soft(GCERR_FAIL, "write");
 		return;
 	}
-	if (write_generation(p->server) != f->generation && !still_stored(p, tok))
+	if ((now = p->src.generation(p->src.ctx)) != f->generation && !still_stored(p, tok))
 		f->changed = true;
-	else
+	else {
+		tok->generation = now;
 		token_write_back(p, cred, org, tok);
+	}
 	lock_release(fd);
 }
 
@@ -271,6 +283,7 @@ static int refresh_once(const struct token_policy *p, const struct token_request
 	if (err)
 		return stale_fallback(f, err, tok);
 	token_from_result(&res, cred, tok);
+	tok->generation = f->generation;
 	if (p->background)
 		flight_note(p->server, r->org ? r->org : "", 0, NULL);	/* a good one now */
 	if (held)

@@ -25,6 +25,8 @@ struct token_source {
 	/* one exchange of cred for a token of org ("" for none) */
 	int (*exchange)(void *ctx, const struct gc_credential *cred, const char *org,
 			struct exchange_result *res);
+	/* the server's write generation now (token/generation.h) */
+	uint64_t (*generation)(void *ctx);
 	/*
 	 * Where a token goes when the tier's quota is full, and where one may
 	 * have gone: the keystore tier, or NULL.  Called on the slow path

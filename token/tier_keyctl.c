@@ -14,6 +14,7 @@
 
 #define TOKEN_PREFIX "galileo-credential:token:"
 #define SUMMARY_PREFIX "galileo-credential:credential:"
+#define GENERATION_PREFIX "galileo-credential:generation:"
 #define SUMMARY_MAGIC "gc1"
 #define PAYLOAD_MAX (16 * 1024)
 /* the owner only: possessor and user, nothing for group or other */
@@ -21,18 +22,24 @@
 
 /*
  * The kernel-keyring token tier (token-cache = keyctl).  Tokens are `user`
- * keys in the user keyring, described galileo-credential:token:SERVER#ORG,
+ * keys in the user keyring, described galileo-credential:token:CTX:SERVER#ORG,
  * readable by their owner only and dropped by the kernel at their expiry.
- * A cache hit costs a few system calls: no D-Bus, no GLib, no libcurl.
+ * CTX is the context of the call that cached it (helper/context.h): the
+ * user keyring is shared by everything the user runs, containers with
+ * keyctl included, so the description keeps one context's tokens from
+ * every other's.  A cache hit costs a few system calls: no D-Bus, no
+ * GLib, no libcurl.
  *
- * Next to the tokens a server has one non-secret "summary" key,
- * galileo-credential:credential:SERVER, saying which credential (by
- * fingerprint) and which default organization and username they belong
- * to, so a hit needs no keystore read.  The helper drops both whenever it
- * stores or erases a credential.
+ * Next to the tokens a context has one non-secret "summary" key per
+ * server, galileo-credential:credential:CTX:SERVER, saying which
+ * credential (by fingerprint) and which default organization and
+ * username they belong to, so a hit needs no keystore read.  A server's
+ * write generation (token/generation.h) is one more key,
+ * galileo-credential:generation:SERVER, without a timeout, shared by
+ * every context.
  */
 
-static bool keyctl_usable(void)
+bool tier_keyctl_usable(void)
 {
 	static int usable = -1;
 
@@ -45,9 +52,14 @@ static bool keyctl_usable(void)
 	return usable;
 }
 
-static char *token_desc(const char *server, const char *organization)
+static char *token_desc(const struct token_tier *t, const char *server, const char *organization)
 {
-	return xasprintf(TOKEN_PREFIX "%s#%s", server, organization ? organization : "");
+	return xasprintf(TOKEN_PREFIX "%s:%s#%s", t->context, server, organization);
+}
+
+static char *summary_desc(const struct token_tier *t, const char *server)
+{
+	return xasprintf(SUMMARY_PREFIX "%s:%s", t->context, server);
 }
 
 static key_serial_t find(const char *desc)
@@ -71,13 +83,14 @@ static char *read_payload(key_serial_t id)
 	return buf;
 }
 
+/* kept until expires_at, or for good when it is 0 */
 static int write_key(const char *desc, const char *payload, int64_t expires_at)
 {
-	int64_t left = expires_at - (int64_t)time(NULL);
+	int64_t left = expires_at ? expires_at - (int64_t)time(NULL) : 0;
 	key_serial_t id;
 	int err;
 
-	if (left <= 0)
+	if (expires_at && left <= 0)
 		return 0;
 	if (left > UINT_MAX)
 		left = UINT_MAX;
@@ -116,15 +129,33 @@ static void drop(key_serial_t id)
 }
 
 /*
- * Call fn for each key of server in the user keyring: its tokens (org
- * as described) and its summary (org NULL).
+ * What follows PREFIX CTX ":" SERVER in desc, when desc describes a key of
+ * server of that kind in context ctx (NULL: in any context); else NULL.
  */
-static int each_key(const char *server, void (*fn)(key_serial_t id, const char *org, void *arg),
-		    void *arg)
+static const char *key_rest(const char *desc, const char *prefix, const char *ctx,
+			    const char *server)
 {
-	char *token_prefix = token_desc(server, "");
-	char *summary = xasprintf(SUMMARY_PREFIX "%s", server);
-	size_t plen = strlen(token_prefix);
+	size_t pl = strlen(prefix), sl = strlen(server);
+
+	if (strncmp(desc, prefix, pl))
+		return NULL;
+	desc += pl;
+	if (strspn(desc, "0123456789abcdef") != TIER_CONTEXT_LEN || desc[TIER_CONTEXT_LEN] != ':')
+		return NULL;
+	if (ctx && strncmp(desc, ctx, TIER_CONTEXT_LEN))
+		return NULL;
+	desc += TIER_CONTEXT_LEN + 1;
+	return strncmp(desc, server, sl) ? NULL : desc + sl;
+}
+
+/*
+ * Call fn for each key of server in the user keyring, in t's context or
+ * (every) in all: its tokens (org as described) and its summary (org NULL).
+ */
+static int each_key(const struct token_tier *t, const char *server, bool every,
+		    void (*fn)(key_serial_t id, const char *org, void *arg), void *arg)
+{
+	const char *ctx = every ? NULL : t->context, *rest;
 	key_serial_t *ids = NULL;
 	long len = keyctl_read_alloc(KEY_SPEC_USER_KEYRING, (void **)&ids);
 
@@ -138,65 +169,52 @@ static int each_key(const char *server, void (*fn)(key_serial_t id, const char *
 		for (desc = d; *desc && semis < 4; desc++)
 			semis += *desc == ';';
 		if (semis == 4 && strncmp(d, "user;", 5) == 0) {
-			if (strncmp(desc, token_prefix, plen) == 0)
-				fn(ids[i], desc + plen, arg);
-			else if (strcmp(desc, summary) == 0)
+			if ((rest = key_rest(desc, TOKEN_PREFIX, ctx, server)) && *rest == '#')
+				fn(ids[i], rest + 1, arg);
+			else if ((rest = key_rest(desc, SUMMARY_PREFIX, ctx, server)) && !*rest)
 				fn(ids[i], NULL, arg);
 		}
 		free(d);
 	}
 	free(ids);
-	free(token_prefix);
-	free(summary);
 	return len < 0 ? GCERR_NOTFOUND : 0;
 }
 
 static int kc_token_get(const struct token_tier *t, const char *server, const char *organization,
-			char **payload)
+			const struct gc_credential *cred, char **payload)
 {
-	char *desc = token_desc(server, organization);
+	char *desc = token_desc(t, server, organization);
 	key_serial_t id = find(desc);
 
-	(void)t;
+	(void)cred;
 	free(desc);
 	*payload = id < 0 ? NULL : read_payload(id);
 	return *payload ? 0 : GCERR_NOTFOUND;
 }
 
 static int kc_token_put(const struct token_tier *t, const char *server, const char *organization,
-			const char *payload, int64_t expires_at)
+			const struct gc_credential *cred, const char *payload, int64_t expires_at)
 {
-	char *desc = token_desc(server, organization);
+	char *desc = token_desc(t, server, organization);
 	int err = write_key(desc, payload, expires_at);
 
-	(void)t;
+	(void)cred;
 	free(desc);
 	return err;
 }
 
 static void drop_one(key_serial_t id, const char *org, void *arg)
 {
-	(void)org;
-	(void)arg;
-	drop(id);
+	const char *only = arg;
+
+	if (!only || (org && !strcmp(org, only)))
+		drop(id);
 }
 
 static int kc_token_erase(const struct token_tier *t, const char *server,
 			  const char *organization)
 {
-	char *desc;
-	key_serial_t id;
-
-	(void)t;
-	if (!organization) {
-		each_key(server, drop_one, NULL);
-		return 0;
-	}
-	desc = token_desc(server, organization);
-	id = find(desc);
-	free(desc);
-	if (id >= 0)
-		drop(id);
+	each_key(t, server, !organization, drop_one, (void *)organization);
 	return 0;
 }
 
@@ -222,9 +240,8 @@ static int kc_token_list(const struct token_tier *t, const char *server,
 			 struct gc_token_item **out, size_t *n)
 {
 	struct token_list l = { NULL, 0 };
-	int err = each_key(server, add_token, &l);
+	int err = each_key(t, server, false, add_token, &l);
 
-	(void)t;
 	*out = l.items;
 	*n = l.n;
 	return err;
@@ -232,9 +249,10 @@ static int kc_token_list(const struct token_tier *t, const char *server,
 
 
 /* "gc1\nFINGERPRINT\nKIND\nORGANIZATION\nUSERNAME": nothing secret */
-static int kc_summary_get(const char *server, struct gc_credential *out, char fp[17])
+static int kc_summary_get(const struct token_tier *t, const char *server,
+			  struct gc_credential *out, char fp[17])
 {
-	char *desc = xasprintf(SUMMARY_PREFIX "%s", server);
+	char *desc = summary_desc(t, server);
 	key_serial_t id = find(desc);
 	char *payload, *field[5], *p;
 	int n = 0;
@@ -264,14 +282,15 @@ static int kc_summary_get(const char *server, struct gc_credential *out, char fp
 	return 0;
 }
 
-static int kc_summary_put(const struct gc_credential *cred, const char *fp, int64_t expires_at)
+static int kc_summary_put(const struct token_tier *t, const struct gc_credential *cred,
+			  const char *fp, int64_t expires_at)
 {
 	char *desc, *payload;
 	int err;
 
 	if (strchr(cred->organization, '\n') || strchr(cred->username, '\n'))
 		return 0;	/* cannot be summarised: hits read the keystore */
-	desc = xasprintf(SUMMARY_PREFIX "%s", cred->server);
+	desc = summary_desc(t, cred->server);
 	payload = xasprintf(SUMMARY_MAGIC "\n%s\n%s\n%s\n%s", fp, cred->kind,
 			    cred->organization, cred->username);
 	err = write_key(desc, payload, expires_at);
@@ -291,7 +310,41 @@ static const struct token_tier keyctl_tier = {
 	.summary_put = kc_summary_put,
 };
 
-const struct token_tier *tier_keyctl(void)
+bool tier_keyctl_init(struct token_tier *t)
 {
-	return keyctl_usable() ? &keyctl_tier : NULL;
+	if (!tier_keyctl_usable())
+		return false;
+	*t = keyctl_tier;
+	return true;
+}
+
+/* ---- the write generation ------------------------------------------------ */
+
+int tier_keyctl_generation(const char *server, uint64_t *gen)
+{
+	char *desc = xasprintf(GENERATION_PREFIX "%s", server), *payload = NULL, *end;
+	key_serial_t id = find(desc);
+
+	free(desc);
+	*gen = 0;
+	if (!tier_keyctl_usable())
+		return gc_error(GCERR_KEYSTORE, "the kernel refuses keyctl here");
+	if (id >= 0 && (payload = read_payload(id)))
+		*gen = strtoull(payload, &end, 16);
+	free(payload);
+	return 0;
+}
+
+/* updated in place when it exists: that costs no key quota, even a full one */
+int tier_keyctl_set_generation(const char *server, uint64_t gen)
+{
+	char *desc = xasprintf(GENERATION_PREFIX "%s", server), payload[17];
+	key_serial_t id = find(desc);
+	int err = 0;
+
+	snprintf(payload, sizeof(payload), "%016llx", (unsigned long long)gen);
+	if (id < 0 || keyctl_update(id, payload, 16) < 0)
+		err = write_key(desc, payload, 0);
+	free(desc);
+	return err;
 }

@@ -7,8 +7,10 @@
 
 /*
  * Tokens kept by a keystore backend (token-cache = keystore, and where the
- * kernel's quota is full): the module's token slots, its statuses turned
- * into the program's codes.
+ * kernel's quota is full or keyctl is refused): the module's token slots,
+ * its statuses turned into the program's codes.  One item per (server,
+ * organization) whatever the context, since a keystore may serve several
+ * (token/cache.c passes over another context's payload).
  */
 
 static const struct gc_keystore_module *mod(const struct token_tier *t)
@@ -26,15 +28,17 @@ static int code(int status)
 }
 
 static int ks_get(const struct token_tier *t, const char *server, const char *org,
-		  char **payload)
+		  const struct gc_credential *cred, char **payload)
 {
+	(void)cred;
 	*payload = NULL;
 	return code(mod(t)->token_get(server, org, payload));
 }
 
 static int ks_put(const struct token_tier *t, const char *server, const char *org,
-		  const char *payload, int64_t expires_at)
+		  const struct gc_credential *cred, const char *payload, int64_t expires_at)
 {
+	(void)cred;
 	return code(mod(t)->token_store(server, org, payload, expires_at));
 }
 

@@ -151,6 +151,26 @@ def make_jwt(payload):
     return '%s.%s.%s' % (header, body, sig)
 
 
+PAYLOAD_FIELDS = ('magic', 'expires', 'lifetime', 'fingerprint', 'generation', 'context',
+                  'token')
+
+
+def parse_payload(text):
+    """
+    A cached token's payload (token/cache.h: "gc2 EXPIRES LIFETIME
+    FINGERPRINT GENERATION CONTEXT TOKEN") as a dict of strings; None when
+    it is not one.  Holds a token: compare it, never print it.
+    """
+    parts = (text or '').split(' ')
+    if len(parts) != len(PAYLOAD_FIELDS) or parts[0] != 'gc2':
+        return None
+    return dict(zip(PAYLOAD_FIELDS, parts))
+
+
+def format_payload(fields):
+    return ' '.join(str(fields[k]) for k in PAYLOAD_FIELDS)
+
+
 def redact(s):
     """First 6 characters and an ellipsis: safe to show a person."""
     if s is None:
@@ -1386,12 +1406,18 @@ class Env:
             raise RuntimeError('secret-tool store failed')
 
     # -- kernel keys (keyctl tier) ---------------------------------------------
+    # Token and summary keys carry the context of the call that cached them
+    # (galileo-credential:token:CTX:SERVER#ORG): descriptions below show it
+    # as 'CTX' (KernelKey.context has it); a test module's calls share one.
     def token_key_desc(self, organization='', server=None):
-        return 'galileo-credential:token:%s#%s' % (server or self.server_url,
-                                                   organization)
+        return 'galileo-credential:token:CTX:%s#%s' % (server or self.server_url,
+                                                       organization)
 
     def credential_key_desc(self, server=None):
-        return 'galileo-credential:credential:%s' % (server or self.server_url)
+        return 'galileo-credential:credential:CTX:%s' % (server or self.server_url)
+
+    def generation_key_desc(self, server=None):
+        return 'galileo-credential:generation:%s' % (server or self.server_url)
 
     def _ours(self, description):
         """a galileo-credential key naming the endpoint's server or a prefix under it"""
@@ -1403,20 +1429,31 @@ class Env:
         # the endpoint's URL, or one with a path prefix under it
         return re.search(re.escape(url) + r'(?=[/#]|$)', description) is not None
 
-    def kernel_keys(self, include_dead=False):
+    def kernel_keys(self, include_dead=False, generation=False):
         """
         galileo-credential keys naming this endpoint's server (or a prefix
-        under it), sorted by description: the usable ones linked in @u.
-        include_dead: every one /proc/keys still shows, linked or not (a
-        key replaced or unlinked stays there until the kernel's garbage
-        collector runs; an expired one stays linked for gc_delay seconds).
+        under it), sorted by description: the usable ones linked in @u,
+        their context shown as CTX.  include_dead: every one /proc/keys
+        still shows, linked or not (a key replaced or unlinked stays there
+        until the kernel's garbage collector runs; an expired one stays
+        linked for gc_delay seconds).  generation: the write generation's
+        key too.
         """
         if not os.path.exists('/proc/keys'):
             return []
         keys = [k for k in proc_keys() if self._ours(k.description)]
+        if not generation:
+            keys = [k for k in keys if not k.description.startswith(
+                'galileo-credential:generation:')]
         if not include_dead:
             linked = self.user_keyring_serials()
             keys = [k for k in keys if k.alive and k.serial in linked]
+        for k in keys:
+            m = re.match(r'(galileo-credential:(?:token|credential):)([0-9a-f]{16}):',
+                         k.description)
+            k.context = m.group(2) if m else None
+            if m:
+                k.description = m.group(1) + 'CTX:' + k.description[m.end():]
         return sorted(keys, key=lambda k: (k.description, k.serial))
 
     def kernel_key(self, description):
@@ -1455,7 +1492,7 @@ class Env:
         """
         if not getattr(self, 'server_url', None) or not shutil.which('keyctl'):
             return
-        serials = {k.serial for k in self.kernel_keys(include_dead=True)}
+        serials = {k.serial for k in self.kernel_keys(include_dead=True, generation=True)}
         if not os.path.exists('/proc/keys'):
             # fall back to describing what @u links (usable keys only)
             for serial in self.user_keyring_serials():

@@ -33,9 +33,10 @@ class Ahead(GCTestCase):
     def age(self, left=120):
         """the cached token (keystore tier) as if it had only `left` s to go"""
         item, = self.env.token_items()
-        magic, _exp, life, fp, tok = item.secret.split(' ')
-        self.env.keyring_store(harness.TOKEN_SCHEMA, item.label,
-                               ' '.join([magic, str(int(time.time()) + left), life, fp, tok]),
+        fields = harness.parse_payload(item.secret)
+        self.assertIsNotNone(fields, 'the token item holds no payload')
+        fields['expires'] = int(time.time()) + left
+        self.env.keyring_store(harness.TOKEN_SCHEMA, item.label, harness.format_payload(fields),
                                **item.attributes)
 
     def timed(self, args, **kw):

@@ -476,15 +476,15 @@ class StaleToken(FaultBase):
         """
         Rewrite the cached item as if its token (lifetime 3600 s) had only
         `left` seconds to go: inside the 300 s margin, not expired.  This
-        relies on the payload format of helper/cache.h
-        ("gc1 EXPIRES LIFETIME FINGERPRINT TOKEN") to avoid waiting.
+        relies on the payload format of token/cache.h (harness.parse_payload)
+        to avoid waiting.
         """
         item, = self.env.token_items()
-        magic, _exp, life, fp, tok = item.secret.split(' ')
-        self.assertEqual(magic, 'gc1')
-        self.assertSecretEqual(tok, self.cached, 'cached token')
-        self.env.keyring_store(harness.TOKEN_SCHEMA, item.label,
-                               ' '.join([magic, str(int(time.time()) + left), life, fp, tok]),
+        fields = harness.parse_payload(item.secret)
+        self.assertIsNotNone(fields, 'the token item holds no payload')
+        self.assertSecretEqual(fields['token'], self.cached, 'cached token')
+        fields['expires'] = int(time.time()) + left
+        self.env.keyring_store(harness.TOKEN_SCHEMA, item.label, harness.format_payload(fields),
                                **item.attributes)
         self.assertEqual(len(self.env.token_items()), 1, 'the item was not replaced')
 

@@ -100,7 +100,7 @@ def tearDownModule():
 
 
 def token_of(item):
-    """the access token in a token item's secret ('gc1 EXPIRES LIFETIME FINGERPRINT TOKEN')"""
+    """the access token in a token item's secret (harness.parse_payload)"""
     return (item.secret or '').split(' ')[-1]
 
 

@@ -135,27 +135,33 @@ class KeyctlBase(GCTestCase):
 
     def descs_of(self, server):
         """descriptions of the usable keys of exactly this server"""
-        tok = 'galileo-credential:token:%s#' % server
+        tok = self.env.token_key_desc('', server)
         cred = self.env.credential_key_desc(server)
         return sorted(d for d in self.env.kernel_key_descriptions()
                       if d == cred or d.startswith(tok))
 
     def token_payload(self, key):
-        """'gc1 EXPIRES LIFETIME FINGERPRINT TOKEN' as a dict; fails without echoing it"""
+        """
+        'gc2 EXPIRES LIFETIME FINGERPRINT GENERATION CONTEXT TOKEN' as a
+        dict; fails without echoing it
+        """
         self.assertIsNotNone(key, 'no such token key')
         payload = self.env.kernel_payload(key)
         self.assertIsNotNone(payload, 'cannot read %r' % key)
         parts = payload.split(' ')
-        ok = (len(parts) == 5 and parts[0] == 'gc1' and parts[1].isdigit() and
-              parts[2].isdigit() and re.fullmatch(r'[0-9a-f]{16}', parts[3]) is not None
-              and parts[4] != '' and '\n' not in parts[4])
+        hex16 = [re.fullmatch(r'[0-9a-f]{16}', p) is not None for p in parts[3:6]]
+        ok = (len(parts) == 7 and parts[0] == 'gc2' and parts[1].isdigit() and
+              parts[2].isdigit() and all(hex16) and parts[6] != '' and '\n' not in parts[6])
         if not ok:
             # what is wrong, not the payload: it holds a token
-            self.fail('token key payload is not "gc1 EXPIRES LIFETIME FINGERPRINT TOKEN" '
-                      '(%d fields, magic %s)' % (len(parts),
-                                                 'ok' if parts[0] == 'gc1' else 'wrong'))
+            self.fail('token key payload is not "gc2 EXPIRES LIFETIME FINGERPRINT '
+                      'GENERATION CONTEXT TOKEN" (%d fields, magic %s)' % (
+                          len(parts), 'ok' if parts[0] == 'gc2' else 'wrong'))
+        # the description's context is the payload's
+        self.assertEqual(key.context, parts[5])
         return {'expires': int(parts[1]), 'lifetime': int(parts[2]),
-                'fingerprint': parts[3], 'token': parts[4]}
+                'fingerprint': parts[3], 'generation': parts[4], 'context': parts[5],
+                'token': parts[6]}
 
     def summary_payload(self, key):
         """'gc1\\nFINGERPRINT\\nKIND\\nORGANIZATION\\nUSERNAME' as a dict"""
@@ -659,50 +665,66 @@ class LockDir(KeyctlBase):
         self.assertEqual(len(self.lock_files(self.lock_dir())), 2,
                          'one lock file per (server, organization)')
 
-    def test_tmp_dir_without_xdg_runtime_dir(self):
-        d = '/tmp/galileo-credential-%d' % os.getuid()
-        existed = os.path.lexists(d)
-        try:
-            self.login(args=['--no-verify'])
-            # login took the write lock there (XDG_RUNTIME_DIR was set)
-            before = set(os.listdir(self.lock_dir())) if os.path.exists(self.lock_dir()) else set()
-            env = {'XDG_RUNTIME_DIR': None, 'TMPDIR': None}
-            rc, out, err = self.env.run(['token'], env_extra=env)
-            self.assertEqual((rc, err), (0, ''))
-            self.assertPrivateDir(d)
-            self.assertGreaterEqual(len(self.lock_files(d)), 1)
-            after = set(os.listdir(self.lock_dir())) if os.path.exists(self.lock_dir()) else set()
-            self.assertEqual(after, before, 'used XDG_RUNTIME_DIR anyway')
-        finally:
-            if not existed:
-                shutil.rmtree(d, ignore_errors=True)
-
-    def assertWarnsNotPrivate(self):
+    def test_no_runtime_dir_locks_in_a_dir_of_the_users_own(self):
+        """
+        Without XDG_RUNTIME_DIR: /run/user/UID when it is the user's, else
+        the user's cache directory; never /tmp/galileo-credential-UID,
+        which another user can make first.
+        """
+        tmp = '/tmp/galileo-credential-%d' % os.getuid()
+        existed = os.path.lexists(tmp)
+        before = set(os.listdir(tmp)) if existed and os.path.isdir(tmp) else set()
+        run = '/run/user/%d' % os.getuid()
+        want = (os.path.join(run, 'galileo-credential')
+                if os.path.isdir(run) and os.stat(run).st_uid == os.getuid()
+                else os.path.join(self.env.xdg_cache, 'galileo-credential'))
         self.login(args=['--no-verify'])
-        rc, out, err = self.env.run(['token'])
-        self.assertEqual(rc, 0, err)
-        self.assertEqual(self.server.count, 1)
-        self.assertSecretEqual(out, self.server.last.token + '\n', 'token')
-        lines = err.split('\n')
-        self.assertEqual(len(lines), 2, 'expected one warning line: %r' % err)
-        self.assertTrue(lines[0].startswith(WARNING), err)
-        self.assertIn('private', lines[0])
-        self.assertEqual(os.listdir(self.lock_dir()), [], 'lock file made in a shared dir')
+        rc, out, err = self.env.run(['token', '--refresh'], env_extra={'XDG_RUNTIME_DIR': None})
+        self.assertEqual((rc, err), (0, ''))
+        self.assertPrivateDir(want)
+        self.assertIn(len([n for n in os.listdir(want) if n.startswith('lock-')]), (1, 2))
+        if want.startswith(self.env.root):
+            self.lock_files(want)
+        self.assertEqual(os.path.lexists(tmp), existed, 'made a lock directory in /tmp')
+        if existed and os.path.isdir(tmp):
+            self.assertEqual(set(os.listdir(tmp)), before, 'locked in /tmp')
 
-    def test_shared_dir_warns_and_goes_on_unlocked(self):
+    def assertFailsClosed(self):
+        """
+        A lock directory that is not private is not used: stores and
+        refreshes fail with one line (exit 1) and change nothing; a cached
+        token is still served.
+        """
+        key = self.login()
+        self.token(expect_new=False)
+        self.make_lock_dir_unsafe()
+        try:
+            count = self.server.count
+            self.assertSecretEqual(self.env.run(['token'])[1], self.server.last.token + '\n',
+                                   'token')
+            for args, input_ in ((['token', '--refresh'], None), (['logout'], None),
+                                 (['login', '--no-verify'], self.env.new_key() + '\n')):
+                with self.subTest(args=args):
+                    res = self.env.run(args, input=input_)
+                    self.assertFails(res, 1, 'cannot lock in', 'not private')
+            self.assertEqual(self.server.count, count, 'exchanged without the lock')
+            self.assertEqual(len(self.env.key_items()), 1)
+            self.assertSecretEqual(self.env.key_items()[0].secret, key, 'stored key')
+        finally:
+            shutil.rmtree(self.lock_dir(), ignore_errors=True)
+
+    def test_shared_dir_fails_closed(self):
         for mode in (0o777, 0o750):
             with self.subTest(mode='%o' % mode):
                 self.fresh()
-                os.mkdir(self.lock_dir())
-                os.chmod(self.lock_dir(), mode)
-                self.assertWarnsNotPrivate()
+                self.make_lock_dir_unsafe = lambda: os.chmod(self.lock_dir(), mode)
+                self.assertFailsClosed()
 
-    def test_dir_of_another_owner_warns_and_goes_on_unlocked(self):
+    def test_dir_of_another_owner_fails_closed(self):
         if os.geteuid() != 0:
             self.skipTest('needs root to make a directory of another owner')
-        os.mkdir(self.lock_dir(), 0o700)
-        os.chown(self.lock_dir(), 65534, 65534)
-        self.assertWarnsNotPrivate()
+        self.make_lock_dir_unsafe = lambda: os.chown(self.lock_dir(), 65534, 65534)
+        self.assertFailsClosed()
 
     def test_wait_for_lock_is_bounded_by_timeout(self):
         self.env.write_config(token_cache=None, extra='timeout = 1\n')
