@@ -5,6 +5,7 @@
 #include "lib/codec.h"
 #include "lib/common.h"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,15 +40,41 @@ static const char *home_dir(void)
 }
 
 /*
+ * Field 22 of /proc/1/stat, the start time of process 1 of the PID
+ * namespace /proc shows: a container's init.  "" when it cannot be read.
+ */
+static void pid1_start(char *out, size_t len)
+{
+	char buf[1024], *p;
+	int fd = open("/proc/1/stat", O_RDONLY | O_CLOEXEC), field;
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	*out = '\0';
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* after the command name, which may hold spaces and parentheses */
+	if (!(p = strrchr(buf, ')')))
+		return;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		snprintf(out, len, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+}
+
+/*
  * Kernel keyrings are not namespaced: two containers of one host share
  * the user keyring, with the same paths inside.  Their mount namespaces
- * differ, and so do their root directories (a namespace number may be
- * used again once its namespace is gone; a root's device and inode too,
- * but not both at once).
+ * differ, and so do their root directories.  A namespace's number, and a
+ * root's device, are used again once theirs are gone; the start time of
+ * the container's init is not, so one container that follows another
+ * differs from it too.
  */
 static void feed_namespace(struct feed *f)
 {
-	char ns[64] = "", root[64] = "";
+	char ns[64] = "", root[64] = "", init[32];
 	struct stat st;
 	ssize_t n = readlink("/proc/self/ns/mnt", ns, sizeof(ns) - 1);
 
@@ -56,8 +83,10 @@ static void feed_namespace(struct feed *f)
 	if (stat("/", &st) == 0)
 		snprintf(root, sizeof(root), "%llu:%llu", (unsigned long long)st.st_dev,
 			 (unsigned long long)st.st_ino);
+	pid1_start(init, sizeof(init));
 	feed(f, "mount-namespace", ns);
 	feed(f, "root", root);
+	feed(f, "init-started", init);
 }
 
 /* a backend of the stack: its name and actions, its options, its places */

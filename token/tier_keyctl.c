@@ -46,7 +46,7 @@ bool tier_keyctl_usable(void)
 	if (usable < 0) {
 		usable = keyctl_get_keyring_ID(KEY_SPEC_USER_KEYRING, 1) >= 0;
 		if (!usable)
-			gc_debug("kernel keyring unavailable (%s); caching tokens in the keystore",
+			gc_debug("kernel keyring unavailable (%s); tokens go to the keystore or the file tier",
 				 strerror(errno));
 	}
 	return usable;
