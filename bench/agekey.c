@@ -6,17 +6,17 @@
  * of the lock), then rewrites the EXPIRES field
  * of a cached token's kernel key so that it has SECONDS left: inside the
  * refresh margin for a small SECONDS, fresh for a large one.  The payload
- * ("gc1 EXPIRES LIFETIME FINGERPRINT TOKEN", token/cache.h) keeps its
- * lifetime, fingerprint and token; the key (token/tier_keyctl.c) keeps its
- * serial, permissions and kernel timeout (keyctl_update).  Prints nothing:
- * the payload holds a secret.
+ * ("gc2 EXPIRES LIFETIME FINGERPRINT GENERATION CONTEXT TOKEN",
+ * token/cache.h) keeps every other field; the key (token/tier_keyctl.c)
+ * keeps its serial, permissions and kernel timeout (keyctl_update).  Prints
+ * nothing: the payload holds a secret.
  *
  *     agekey LOCKDIR DESCRIPTION SECONDS
  *     agekey LOCKDIR - SERVER     (only wait, for SERVER's refreshes)
  *
  * LOCKDIR is $XDG_RUNTIME_DIR/galileo-credential (token/lock.c); its
  * lock-* files are the exchange locks.  SERVER is read from DESCRIPTION
- * (galileo-credential:token:SERVER#ORG).  Exit 0, or 1 (key missing,
+ * (galileo-credential:token:CONTEXT:SERVER#ORG).  Exit 0, or 1 (key missing,
  * payload not in that format, a lock or a refresh still there after 30 s).
  */
 #define _GNU_SOURCE
@@ -34,6 +34,8 @@
 
 #define PAYLOAD_MAX 16384
 #define TOKEN_PREFIX "galileo-credential:token:"
+#define FIELDS 7
+#define CONTEXT_LEN 16
 
 static void nothing(int sig)
 {
@@ -115,7 +117,7 @@ static int wait_refreshes(const char *server)
 
 int main(int argc, char **argv)
 {
-	char buf[PAYLOAD_MAX + 1], out[PAYLOAD_MAX + 64], *f[5], *p;
+	char buf[PAYLOAD_MAX + 1], out[PAYLOAD_MAX + 64], *f[FIELDS], *p;
 	long id, n, left;
 	int i, len;
 
@@ -127,9 +129,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[2], "-")) {
 		snprintf(server, sizeof(server), "%s", argv[3]);
 	} else {
-		s = argv[2] + strlen(TOKEN_PREFIX);
+		s = argv[2] + strlen(TOKEN_PREFIX) + CONTEXT_LEN + 1;
 		hash = strrchr(argv[2], '#');
-		if (strncmp(argv[2], TOKEN_PREFIX, strlen(TOKEN_PREFIX)) || !hash || hash < s)
+		if (strncmp(argv[2], TOKEN_PREFIX, strlen(TOKEN_PREFIX)) ||
+		    strlen(argv[2]) < strlen(TOKEN_PREFIX) + CONTEXT_LEN + 1 || !hash || hash < s)
 			return 2;
 		snprintf(server, sizeof(server), "%.*s", (int)(hash - s), s);
 	}
@@ -142,18 +145,18 @@ int main(int argc, char **argv)
 	if (id < 0 || (n = keyctl_read((key_serial_t)id, buf, PAYLOAD_MAX)) < 0 || n > PAYLOAD_MAX)
 		return 1;
 	buf[n] = '\0';
-	for (p = buf, i = 0; i < 5; i++) {
+	for (p = buf, i = 0; i < FIELDS; i++) {
 		f[i] = p;
-		if (i < 4) {
+		if (i < FIELDS - 1) {
 			if (!(p = strchr(p, ' ')))
 				return 1;
 			*p++ = '\0';
 		}
 	}
-	if (strcmp(f[0], "gc1"))
+	if (strcmp(f[0], "gc2"))
 		return 1;
-	len = snprintf(out, sizeof(out), "gc1 %" PRId64 " %s %s %s",
-		       (int64_t)time(NULL) + left, f[2], f[3], f[4]);
+	len = snprintf(out, sizeof(out), "gc2 %" PRId64 " %s %s %s %s %s",
+		       (int64_t)time(NULL) + left, f[2], f[3], f[4], f[5], f[6]);
 	if (len < 0 || len >= (int)sizeof(out))
 		return 1;
 	i = keyctl_update((key_serial_t)id, out, (size_t)len) < 0;

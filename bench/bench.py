@@ -62,7 +62,13 @@ LIBSECRET_SRC = '/usr/share/doc/git/contrib/credential/libsecret/git-credential-
 ST_ATTRS = ['service', 'bench', 'user', 'bench']    # secret-tool attributes of the baseline item
 KEY_HEADER = 'Galileo-API-Key: '
 
+KERNEL_ENV_ROW = 'galileo-credential token, GALILEO_API_KEY (kernel keyring)'
+FILE_ROW = 'galileo-credential token, GALILEO_API_KEY, token-cache=file'
+CONTAINER_ROW = 'keyctl-refused galileo-credential token, GALILEO_API_KEY (a container)'
+WRAPPER_ROW = 'keyctl-refused /bin/true (the wrapper alone)'
+
 HIT_FLOOR_TARGET = 1.10     # x the floor program
+CONTAINER_TARGET = 2.0      # a container's hit, x the kernel-keyring hit
 HIT_ST_TARGET = 0.10        # x secret-tool lookup
 COLD_TARGET = 0.75          # x secret-tool lookup + curl
 MARGIN_TARGET = 2.0         # x a hit
@@ -151,7 +157,9 @@ class Row:
     def show(self):
         def one(argv, stdin):
             return ' '.join(shlex.quote(a) for a in argv) + (' <' + stdin if stdin else '')
-        text = ''.join('%s=%s ' % kv for kv in sorted(self.env.items()))
+        # the key is in the runner's spec file only (mode 0600, in the private world)
+        text = ''.join('%s=%s ' % (k, 'KEY' if k == 'GALILEO_API_KEY' else v)
+                       for k, v in sorted(self.env.items()))
         text += one(self.argv, self.stdin)
         if self.then:
             text += ' | %s   # %r written into the pipe first' % (one(self.then, None),
@@ -165,7 +173,9 @@ def runner(w, label, rows, rounds, warmup=WARMUP):
     """the rows interleaved by bench/runner.c; each row gets .times, .cpu, stats"""
     spec = os.path.join(w.bdir, label + '.spec')
     out = os.path.join(w.bdir, label + '.out')
-    with open(spec, 'w') as f:
+    if os.path.exists(spec):
+        os.unlink(spec)
+    with os.fdopen(os.open(spec, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w') as f:
         for r in rows:
             f.write('row %s\n' % r.name)
             for a in r.argv:
@@ -292,6 +302,24 @@ def stop_git_cache(w):
         p.wait(5)
 
 
+def setup_container(w):
+    """
+    tests/keyctl-refused (built here when make check has not) and the file
+    tier primed: one exchange for the GALILEO_API_KEY rows of section 1
+    """
+    w.refused = harness.keyctl_refused_path()
+    if not os.access(w.refused, os.X_OK):
+        run(w, 'make tests/keyctl-refused', ['make', '-C', harness.builddir(),
+                                             'tests/keyctl-refused'])
+    w.env_key = {'GALILEO_API_KEY': w.key}
+    before = w.server.count
+    run(w, 'keyctl-refused galileo-credential token', [w.refused, w.gc, 'token'],
+        env=dict(w.cenv, **w.env_key))
+    run(w, 'galileo-credential token (token-cache=file)', [w.gc, 'token'],
+        env=dict(w.cenv, GALILEO_CREDENTIAL_TOKEN_CACHE='file', **w.env_key))
+    w.container_primed = w.server.count - before
+
+
 def write_secret_file(path, text):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, 'w') as f:
@@ -337,6 +365,12 @@ def setup(env, box):
 
     run(w, 'galileo-credential login', [w.gc, 'login', '--server', w.url], input=w.key + '\n')
     run(w, 'galileo-credential token', [w.gc, 'token'])
+    descs = [k.raw_description for k in env.kernel_keys()
+             if k.description == env.token_key_desc('')]
+    if len(descs) != 1:
+        raise BenchError('found %d kernel keys for the token' % len(descs))
+    w.hit_desc = descs[0]       # galileo-credential:token:CONTEXT:SERVER#
+    setup_container(w)
     run(w, 'galileo-credential token (token-cache=keystore)', [w.gc, 'token'],
         env=dict(w.cenv, GALILEO_CREDENTIAL_TOKEN_CACHE='keystore'))     # primes that cache
     run(w, 'secret-tool store',
@@ -363,8 +397,8 @@ def setup(env, box):
 
 def hit_rows(w):
     rows = [Row('/bin/true', [TRUE]),
-            Row('floor (bench/floor.c)', [w.tools['floor'], w.url], expect='token'),
-            Row('floor linked with libjansson too', [w.tools['floor-jansson'], w.url],
+            Row('floor (bench/floor.c)', [w.tools['floor'], w.hit_desc], expect='token'),
+            Row('floor linked with libjansson too', [w.tools['floor-jansson'], w.hit_desc],
                 expect='token'),
             Row('galileo-credential --version (its start-up alone)', [w.gc, '--version']),
             Row('galileo-credential token', [w.gc, 'token'], expect='token'),
@@ -381,7 +415,21 @@ def hit_rows(w):
                                                          'get'], stdin=w.docker_in, expect='key'),
              Row('galileo-credential token, token-cache=keystore (reference)', [w.gc, 'token'],
                  env={'GALILEO_CREDENTIAL_TOKEN_CACHE': 'keystore'}, expect='token')]
-    return rows
+    return rows + container_rows(w)
+
+
+def container_rows(w):
+    """
+    A container: GALILEO_API_KEY, keyctl refused by the seccomp wrapper, so
+    the sealed file tier; beside the same key's kernel-keyring hit and what
+    the wrapper itself costs.
+    """
+    key = w.env_key
+    return [Row(KERNEL_ENV_ROW, [w.gc, 'token'], env=key, expect='token'),
+            Row(FILE_ROW, [w.gc, 'token'], expect='token',
+                env=dict(key, GALILEO_CREDENTIAL_TOKEN_CACHE='file')),
+            Row(CONTAINER_ROW, [w.refused, w.gc, 'token'], env=key, expect='token'),
+            Row(WRAPPER_ROW, [w.refused, TRUE])]
 
 
 def section_hit(w):
@@ -433,9 +481,8 @@ def margin_rows(w):
 def section_margin(w):
     """the token of organization MARGIN_ORG aged into the margin before each run"""
     run(w, 'galileo-credential token --org-slug', [w.gc, 'token', '--org-slug', MARGIN_ORG])
-    descs = [k.description for k in w.env.kernel_keys()
-             if k.description.startswith('galileo-credential:token:')
-             and k.description.endswith('#' + MARGIN_ORG)]
+    descs = [k.raw_description for k in w.env.kernel_keys()
+             if k.description == w.env.token_key_desc(MARGIN_ORG)]
     if len(descs) != 1:
         raise BenchError('found %d kernel keys for the margin token' % len(descs))
     w.margin_desc = descs[0]
@@ -576,9 +623,10 @@ def dummy_token_key(w, server):
     server, so that @u holds what N servers with cached tokens put there; its
     payload is a made-up token, no secret.  Removed at the end (by serial).
     """
-    desc = 'galileo-credential:token:%s#' % server
-    payload = 'gc1 %d %d %s bench-made-up-token' % (time.time() + TOKEN_LIFETIME, TOKEN_LIFETIME,
-                                                    '0' * 16)
+    ctx = w.hit_desc.split(':')[2]      # the context of the bench's own calls
+    desc = 'galileo-credential:token:%s:%s#' % (ctx, server)
+    payload = 'gc2 %d %d %s %s %s bench-made-up-token' % (
+        time.time() + TOKEN_LIFETIME, TOKEN_LIFETIME, '0' * 16, '0' * 16, ctx)
     r = subprocess.run(['keyctl', 'padd', 'user', desc, '@u'], input=payload.encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     if r.returncode != 0:
@@ -611,7 +659,7 @@ def section_scale(w):
         if listed != n:
             raise BenchError('status lists %d servers, %d are stored' % (listed, n))
         rows = [Row('/bin/true', [TRUE]),
-                Row('floor', [w.tools['floor'], w.url], expect='token'),
+                Row('floor', [w.tools['floor'], w.hit_desc], expect='token'),
                 Row('galileo-credential token', [w.gc, 'token'], expect='token')]
         status = Row('galileo-credential status', [w.gc, 'status'])
         for r in rows + [status]:
@@ -795,15 +843,18 @@ def section_explain(w):
     log('where the time goes: callgrind, LD_DEBUG=statistics, strace')
     t0, load0 = time.time(), os.getloadavg()
     curl = cold_rows(w)[3]
-    progs = [('floor', [w.tools['floor'], w.url], None, None),
-             ('floor linked with libjansson too', [w.tools['floor-jansson'], w.url], None, None),
+    progs = [('floor', [w.tools['floor'], w.hit_desc], None, None),
+             ('floor linked with libjansson too', [w.tools['floor-jansson'], w.hit_desc], None, None),
              ('galileo-credential --version', [w.gc, '--version'], None, None),
              ('galileo-credential token', [w.gc, 'token'], None, None),
              ('git-credential-galileo get', [w.gc_git, 'get'], w.git_in, None),
              ('docker-credential-galileo get', [w.gc_docker, 'get'], w.docker_in, None),
              ('galileo-credential token --refresh', [w.gc, 'token', '--refresh'], None, None),
              ('secret-tool lookup', [w.secret_tool, 'lookup'] + ST_ATTRS, None, None),
-             ('curl alone', curl.argv, curl.stdin, None)]
+             ('curl alone', curl.argv, curl.stdin, None),
+             (KERNEL_ENV_ROW, [w.gc, 'token'], None, w.env_key),
+             (FILE_ROW, [w.gc, 'token'], None, dict(w.env_key,
+                                                     GALILEO_CREDENTIAL_TOKEN_CACHE='file'))]
     res = []
     for name, argv, stdin, env in progs:
         total, per, fns = callgrind(w, argv, stdin, env)
@@ -934,7 +985,8 @@ def report(w, load0, hit, hit_req, cold, cold_req, margin, margin_req, rounds, s
     # ---- 1
     add('## 1. Cache hit', '',
         '%d interleaved rounds. The floor is `bench/floor.c`: `keyctl_search` in @u for '
-        '`galileo-credential:token:SERVER#`, `keyctl_read`, print the token part. '
+        'the token key\'s description (`galileo-credential:token:CONTEXT:SERVER#`), '
+        '`keyctl_read`, print the token part. '
         'The last row is `token` with its token cached in the Secret Service, for reference. '
         'Endpoint requests during these runs: %d (expected 0).' % (HIT_ROUNDS, hit_req), '')
     timing_table(hit, [('floor', floor), ('secret-tool lookup', st)])
@@ -942,6 +994,8 @@ def report(w, load0, hit, hit_req, cold, cold_req, margin, margin_req, rounds, s
         'private socket, the key stored into it once with `git credential-cache store`; the '
         'timed command is `git` itself, which runs `git-credential-cache`.'
         % w.libsecret_note, '')
+
+    container_report(add, timing_table, by, ex, hit_req, w)
 
     # ---- 2
     add('## 2. Cold token', '',
@@ -966,7 +1020,8 @@ def report(w, load0, hit, hit_req, cold, cold_req, margin, margin_req, rounds, s
         '`galileo-credential refresh-ahead` process of this server is left (the detached refresh '
         'of the previous run, which keeps running a little after it let go of the lock) and '
         'rewrites the cached token\'s kernel key payload '
-        '(`gc1 EXPIRES LIFETIME FINGERPRINT TOKEN`) to %d s left: inside the margin (%d s, '
+        '(`gc2 EXPIRES LIFETIME FINGERPRINT GENERATION CONTEXT TOKEN`) to %d s left: inside '
+        'the margin (%d s, '
         'capped at half the %d s lifetime), or %d s left for the hit row. Rewriting the payload '
         'gives the same state every run, where a short-lived token would depend on timing. '
         'Endpoint requests: %d (expected %d: one per run of the two margin rows).'
@@ -1124,6 +1179,11 @@ def report(w, load0, hit, hit_req, cold, cold_req, margin, margin_req, rounds, s
                     % (MARGIN_DELAY * 1000, MARGIN_TARGET),
                     '%.2fx (fastest runs: %.2fx)' % (m_bg.median / m_hit.median, m_bg.min / m_hit.min),
                     m_bg.median / m_hit.median, MARGIN_TARGET, ('margin', None)))
+    ratio, ratio_min = container_hit(by)
+    targets.append(('a container\'s hit (keyctl refused, file tier) <= %.0fx the kernel-keyring '
+                    'hit, the wrapper\'s exec taken out' % CONTAINER_TARGET,
+                    '%.2fx (fastest runs: %.2fx)' % (ratio, ratio_min), ratio, CONTAINER_TARGET,
+                    ('container', None)))
     rows_t = [(t[0], t[1], yes_no(t[2] <= t[3])) for t in targets]
     rows_t.append(('64 racing cold calls: exactly 1 exchange (each round)',
                    ', '.join(str(r['exchanges']) for r in rounds),
@@ -1178,8 +1238,9 @@ def report(w, load0, hit, hit_req, cold, cold_req, margin, margin_req, rounds, s
         add('# rows of section %s' % label, *('%s:  %s' % (r.name, r.show()) for r in rows), '')
     add('# scale: before blocks 10 and 100, for each new N:',
         'galileo-credential login --no-verify --server https://sN.RUN.example  # a key on stdin',
-        "keyctl padd user 'galileo-credential:token:https://sN.RUN.example#' @u  # "
-        "'gc1 EXPIRES 900 0000000000000000 bench-made-up-token' on stdin",
+        "keyctl padd user 'galileo-credential:token:CONTEXT:https://sN.RUN.example#' @u  # "
+        "'gc2 EXPIRES 900 0000000000000000 0000000000000000 CONTEXT bench-made-up-token' "
+        "on stdin",
         'keyctl timeout SERIAL 1800  # and at the end: keyctl invalidate SERIAL; '
         'keyctl unlink SERIAL @u',
         '', '# race, each round; stdin /dev/null, no shell',
@@ -1242,6 +1303,41 @@ def call_diff(a, others, n=8):
     d = sorted(((k, a['calls'].get(k, 0) - b.get(k, 0)) for k in set(a['calls']) | set(b)),
                key=lambda x: -abs(x[1]))
     return ', '.join('%s %+d' % kv for kv in d[:n] if kv[1])
+
+
+def container_hit(by):
+    """a container's hit over the kernel-keyring hit, the wrapper's own exec taken out"""
+    k, c = by[KERNEL_ENV_ROW], by[CONTAINER_ROW]
+    wr, true = by[WRAPPER_ROW], by['/bin/true']
+    return ((c.median - wr.median + true.median) / k.median,
+            (c.min - wr.min + true.min) / k.min)
+
+
+def container_report(add, timing_table, by, ex, hit_req, w):
+    """section 1b: the file tier where keyctl is refused, beside the kernel keyring"""
+    rows = [by[n] for n in (KERNEL_ENV_ROW, FILE_ROW, CONTAINER_ROW, WRAPPER_ROW)]
+    kern, fil = ex[KERNEL_ENV_ROW], ex[FILE_ROW]
+    ratio, ratio_min = container_hit(by)
+    add('## 1b. A container: keyctl refused, the sealed file tier', '',
+        'Rows of section 1, in the same interleaved rounds: `token` with `GALILEO_API_KEY` '
+        '(no D-Bus needed) from the kernel keyring; from the file tier (`token-cache = file`); '
+        'and under `tests/keyctl-refused`, the seccomp wrapper that refuses keyctl as Docker\'s '
+        'and podman\'s default profiles do (so the file tier), with what the wrapper costs '
+        'alone. Priming the two file-tier rows took %d exchange(s) before the timed runs; '
+        'endpoint requests during the runs: %d (every row of section 1; expected 0, no '
+        'exchange per hit).' % (w.container_primed, hit_req), '')
+    timing_table(rows, [('kernel hit', by[KERNEL_ENV_ROW])])
+    add('The container\'s hit without the wrapper\'s own exec (its row minus the wrapper\'s, '
+        'plus `/bin/true`): %.2fx the kernel-keyring hit (fastest runs: %.2fx).'
+        % (ratio, ratio_min), '')
+    add('What the file tier costs, counted (callgrind, one run each): %s instructions against %s '
+        'for the kernel-keyring hit (%s in ld.so against %s, %s in libsodium, %s in the seal '
+        'module); %s shared objects mapped against %s; %d system calls against %d. libsodium '
+        'is loaded with the seal module only by calls that use the file tier.'
+        % (group(fil['ir']), group(kern['ir']), group(obj_sum(fil, 'ld-linux')),
+           group(obj_sum(kern, 'ld-linux')), group(obj_sum(fil, 'libsodium')),
+           group(obj_sum(fil, 'seal-sodium')), fil['objects'], kern['objects'],
+           fil['ncalls'], kern['ncalls']), '')
 
 
 def explain_misses(w, targets, by, ex, floor, st, true, cby, m_hit, m_bg, scale, hit_ir_ratio,
@@ -1424,6 +1520,17 @@ def explain_misses(w, targets, by, ex, floor, st, true, cby, m_hit, m_bg, scale,
                    ms(m_hit.wait_median),
                    ('; under strace that child made its first system call %s ms after the fork'
                     % ms(tl['start'])) if tl else ''))
+        elif kind == 'container':
+            kern, fil = ex[KERNEL_ENV_ROW], ex[FILE_ROW]
+            out.append(
+                '- **A container\'s hit**: %.2fx the kernel-keyring hit, %s over the %gx target. '
+                'The file tier runs %s instructions more (%s in ld.so for the seal module and '
+                'libsodium, %s in libsodium, %s in the seal module) and makes %d system calls '
+                'more (%s).'
+                % (t[2], pct(over), CONTAINER_TARGET, group(fil['ir'] - kern['ir']),
+                   group(obj_sum(fil, 'ld-linux') - obj_sum(kern, 'ld-linux')),
+                   group(obj_sum(fil, 'libsodium')), group(obj_sum(fil, 'seal-sodium')),
+                   fil['ncalls'] - kern['ncalls'], call_diff(fil, [kern])))
     if hit_ir_ratio > SCALE_TARGET * 1.01 or hit_norm_min > SCALE_TARGET * 1.10:
         b1, b100 = scale[0], scale[-1]
         f1 = b1['rows'][1].min / b1['rows'][0].min

@@ -24,15 +24,21 @@ uint64_t generation_current(const char *server)
 /*
  * Random rather than counted: a generation lost with the keyring (a
  * reboot, `keyctl clear`) starts again from a value no old token carries.
+ * Kept in both places, so that a call where keyctl is refused and one
+ * where it is not (one context: a seccomp filter differs) see the same.
  */
 int generation_bump(const char *server)
 {
 	uint64_t gen = 0;
+	int kernel = GCERR_KEYSTORE, file;
 
 	while (!gen)
 		if (getrandom(&gen, sizeof(gen), 0) != (ssize_t)sizeof(gen))
 			return gc_error(GCERR_KEYSTORE, "no random numbers: %s", strerror(errno));
 	if (tier_keyctl_usable())
-		return tier_keyctl_set_generation(server, gen);
-	return tier_file_set_generation(server, gen);
+		kernel = tier_keyctl_set_generation(server, gen);
+	file = tier_file_set_generation(server, gen);
+	if (!kernel || !file)
+		gc_error_clear();
+	return !kernel || !file ? 0 : kernel;
 }

@@ -1452,6 +1452,7 @@ class Env:
             m = re.match(r'(galileo-credential:(?:token|credential):)([0-9a-f]{16}):',
                          k.description)
             k.context = m.group(2) if m else None
+            k.raw_description = k.description
             if m:
                 k.description = m.group(1) + 'CTX:' + k.description[m.end():]
         return sorted(keys, key=lambda k: (k.description, k.serial))
