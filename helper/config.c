@@ -133,8 +133,8 @@ static void set_string(char **slot, const char *value)
  */
 static const char *check_token_cache(const char *v)
 {
-	return strcmp(v, "keyctl") && strcmp(v, "keystore") && strcmp(v, "none") ?
-	       "use 'keyctl', 'keystore' or 'none'" : NULL;
+	return strcmp(v, "keyctl") && strcmp(v, "keystore") && strcmp(v, "file") &&
+	       strcmp(v, "none") ? "use 'keyctl', 'keystore', 'file' or 'none'" : NULL;
 }
 
 static const char *check_token_path(const char *v)

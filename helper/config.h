@@ -9,7 +9,7 @@
 struct config_values {
 	char *server;		/* global only */
 	char *keystore;
-	char *token_cache;	/* keyctl | keystore | none (validated) */
+	char *token_cache;	/* keyctl | keystore | file | none (validated) */
 	char *token_path;	/* must start with '/' */
 	char *organization_id;	/* validated as UUID */
 	char *organization_slug;

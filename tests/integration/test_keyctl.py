@@ -641,12 +641,13 @@ class LockDir(KeyctlBase):
 
     def lock_files(self, d):
         """
-        the exchange locks (lock-FP); the write locks (write-FP) and the notes
-        of failed background refreshes (fail-FP) are checked alike
+        the exchange locks (lock-FP); the write locks (write-FP), the notes
+        of failed background refreshes (fail-FP) and, in the cache directory,
+        the write generations (generation-FP) are checked alike
         """
         names = sorted(os.listdir(d))
         for n in names:
-            self.assertRegex(n, r'^(lock|write|fail)-[0-9a-f]{16}$')
+            self.assertRegex(n, r'^(lock|write|fail|generation)-[0-9a-f]{16}$')
             st = os.lstat(os.path.join(d, n))
             self.assertTrue(stat.S_ISREG(st.st_mode), n)
             self.assertEqual(st.st_uid, os.getuid(), n)
