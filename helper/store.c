@@ -53,20 +53,24 @@ bool store_is_cached_token(struct session *s, const char *secret)
 }
 
 /*
- * A new write generation, then every cached token of the server and the
- * kernel's summaries, in every tier and context: in-flight refreshes of
- * the old credential, under whatever runtime directory, cache nothing that
- * is ever served.
+ * A new write generation for the server: in-flight refreshes of the old
+ * credential, under whatever runtime directory, cache nothing that is
+ * ever served (token/generation.h).
  */
+static void new_generation(struct session *s)
+{
+	if (generation_bump(s->server)) {
+		gc_debug("cannot change the write generation: %s", gc_error_message());
+		gc_error_clear();
+	}
+}
+
+/* every cached token of the server and the kernel's summaries, in every tier and context */
 static void erase_tokens(struct session *s)
 {
 	const struct token_tier *tiers[SESSION_TIERS];
 	size_t n = session_token_tiers(s, tiers);
 
-	if (generation_bump(s->server)) {
-		gc_debug("cannot change the write generation: %s", gc_error_message());
-		gc_error_clear();
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (cache_erase(tiers[i], s->server, NULL)) {
 			gc_debug("cannot drop the cached tokens in the %s tier: %s", tiers[i]->name,
@@ -87,6 +91,7 @@ int store_write(struct session *s, const struct gc_credential *cred,
 		return err;
 	if ((err = write_lock(s->server, s->timeout, &fd)))
 		return err;
+	new_generation(s);
 	erase_tokens(s);
 	err = stack_store(writer, cred);
 	if (!err && tok && tok->token) {
@@ -107,9 +112,16 @@ int store_erase(struct session *s)
 
 	if ((err = write_lock(s->server, s->timeout, &fd)))
 		return err;
-	/* the kernel's tokens go even when the keystore cannot be reached */
+	/*
+	 * The kernel's tokens go even when the keystore cannot be reached.
+	 * The generation changes once the credential is gone (a refresh that
+	 * wrote back meanwhile is never served); an erase that failed changed
+	 * nothing, so a token cached where the keystore cannot be reached now
+	 * is served again once it can.
+	 */
 	erase_tokens(s);
-	err = stack_erase(session_stack(s), s->server);
+	if (!(err = stack_erase(session_stack(s), s->server)))
+		new_generation(s);
 	lock_release(fd);
 	return err;
 }

@@ -12,46 +12,46 @@
 #include <unistd.h>
 
 /* owned by the user or root, and nobody else may replace an entry in it */
-static int parent_safe(const struct stat *st)
+static const char *parent_problem(const char *parent, int mkparent)
 {
-	if (st->st_uid != geteuid() && st->st_uid != 0)
-		return 0;
-	return !(st->st_mode & 022) || (st->st_mode & S_ISVTX);
+	struct stat st;
+
+	if (mkparent && mkdir(parent, 0700) < 0 && errno != EEXIST)
+		return strerror(errno);
+	if (stat(parent, &st) < 0)
+		return strerror(errno);
+	if ((st.st_uid != geteuid() && st.st_uid != 0) ||
+	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+		return "its parent directory can be written by other users";
+	return NULL;
 }
 
 int privdir_open(const char *dir, int mkparent, const char **why)
 {
-	char *parent = xstrdup(dir), *slash = strrchr(parent, '/');
+	const char *slash = strrchr(dir, '/');
+	char *parent;
 	struct stat st;
-	int fd = -1;
+	int fd;
 
-	*why = "not an absolute path";
-	if (dir[0] != '/' || !slash)
-		goto out;
-	*slash = '\0';
-	if (mkparent && mkdir(*parent ? parent : "/", 0700) < 0 && errno != EEXIST)
-		goto fail;
-	if (stat(*parent ? parent : "/", &st) < 0)
-		goto fail;
-	*why = "its parent directory can be written by other users";
-	if (!parent_safe(&st))
-		goto out;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		goto fail;
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		goto fail;
-	*why = "it is not private (another owner, or open to group or others)";
-	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & 077))
-		*why = NULL;
-	else {
-		close(fd);
-		fd = -1;
+	if (dir[0] != '/' || !slash[1]) {
+		*why = "not an absolute path";
+		return -1;
 	}
-	goto out;
-fail:
-	*why = strerror(errno);
-out:
+	parent = slash == dir ? xstrdup("/") : xstrndup(dir, (size_t)(slash - dir));
+	*why = parent_problem(parent, mkparent);
 	free(parent);
+	if (*why)
+		return -1;
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		*why = "it is not private (another owner, or open to group or others)";
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
