@@ -162,6 +162,8 @@ static void test_200_expires_at_forms(void **state)
 
 static void test_200_date_header(void **state)
 {
+	struct exchange_result res;
+
 	(void)state;
 	/* server clock agrees with ours */
 	expect_token(BODY("2023-11-14T23:13:20Z"), "Tue, 14 Nov 2023 22:13:20 GMT",
@@ -176,6 +178,21 @@ static void test_200_date_header(void **state)
 	expect_token(BODY("2023-11-15T00:13:20Z"), NULL, "tok", NOW + 7200, 7200);
 	/* an unreadable Date header is ignored */
 	expect_token(BODY("2023-11-14T23:13:20Z"), "yesterday-ish", "tok", NOW + 3600, 3600);
+	/* a Date more than an hour off is not believed: expires_at counts as is */
+	gc_error_clear();
+	assert_int_equal(parse(200, BODY("1970-01-01T00:00:03Z"), "Thu, 01 Jan 1970 00:00:00 GMT",
+			       &res), GCERR_NETWORK);
+	assert_non_null(strstr(gc_error_message(), "already expired"));
+	gc_error_clear();
+	expect_token(BODY("2023-11-14T22:13:23Z"), "Thu, 01 Jan 1970 00:00:00 GMT",
+		     "tok", NOW + 3, 3);
+	expect_token(BODY("2023-11-14T22:13:23Z"), "Tue, 14 Nov 2023 23:13:21 GMT",
+		     "tok", NOW + 3, 3);
+	expect_token(BODY("2023-11-14T22:13:23Z"), "Tue, 14 Nov 2023 21:13:19 GMT",
+		     "tok", NOW + 3, 3);
+	/* half an hour off still is */
+	expect_token(BODY("2023-11-14T22:43:23Z"), "Tue, 14 Nov 2023 22:43:20 GMT",
+		     "tok", NOW + 3, 3);
 }
 
 static void test_200_jwt_fallback(void **state)
@@ -556,7 +573,7 @@ static void test_run_date_corrected(void **state)
 	struct exchange_params p = basic_params;
 	struct exchange_result res;
 	char date[64], exp[64], body[256];
-	time_t server_now = time(NULL) + 86400;	/* a day ahead */
+	time_t server_now = time(NULL) + 2400;	/* 40 minutes ahead */
 	time_t server_exp = server_now + 3600;
 	struct tm tm;
 

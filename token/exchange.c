@@ -153,6 +153,9 @@ static bool expiry_of(json_t *tok, json_t *exp, const char *date_header, int64_t
 	if (date_header && tokentime_parse_http_date(date_header, &server_date)) {
 		gc_debug("exchange: unreadable Date header ignored");
 		server_date = -1;
+	} else if (date_header && !tokentime_date_believed(server_date, now)) {
+		gc_debug("exchange: the Date header is more than %d s from the local clock; not believed",
+			 TOKENTIME_DATE_TRUST);
 	}
 	*expires = tokentime_local_expiry(*expires, server_date, now);
 	return true;
