@@ -109,6 +109,20 @@ class Freshness(LifetimeBase):
         t1 = self.token(expect_new=True)
         self.assertSecretEqual(self.token(expect_new=False), t1, 'cached token')
 
+    def test_margin_between_half_and_whole_lifetime(self):
+        # a lifetime between the margin and twice it (5-10 minutes with the
+        # default 300 s; here 20 s with refresh-margin 12): the margin is
+        # half the lifetime, 10 s, so the token is used for 10 s, not 8
+        self.env.write_config(extra='refresh-margin = 12\n')
+        wait_for_second_start()
+        self.server.push(self.server.token_reply(lifetime=20))
+        t1 = self.token(expect_new=True)
+        base = self.server.last.server_now
+        time.sleep(max(0, base + 9.2 - time.time()))
+        self.assertSecretEqual(self.token(expect_new=False), t1, 'cached token after 9 s')
+        time.sleep(max(0, base + 10.5 - time.time()))
+        self.assertNotEqual(self.token(expect_new=True), t1)
+
     def test_already_expired_expires_at(self):
         self.server.push(self.server.token_reply(expires_at=lambda now: rfc3339(now - 10)),
                          times=None)
