@@ -21,9 +21,12 @@ import pty
 import resource
 import select
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import termios
+import threading
 import time
 import urllib.parse
 
@@ -36,6 +39,7 @@ setUpModule = harness.setUpModule
 tearDownModule = harness.tearDownModule
 
 GIT = 'git-credential-galileo'
+HERE = os.path.dirname(os.path.abspath(__file__))
 LATIN1 = 'caf\udce9'        # b'caf\xe9' once encoded for argv and the environment
 LATIN1_BYTES = b'caf\xe9'
 QUICK = 5                   # seconds: a check before any I/O takes far less
@@ -464,6 +468,282 @@ class IgnoredSignals(Trust3Base):
         report = r.stdout.decode('utf-8', 'replace')
         self.assertEqual(r.returncode, 0, report[-3000:])
         self.assertIn('Ran 1 test', report)
+
+
+# --------------------------------------------------------------------------
+# 12. rules that no test guarded
+
+
+class EarlyConnectOnlyToKnownServers(Trust3Base):
+    """
+    12: the TLS connection begun while the keystore is read goes only to a
+    server known without the keystore.  After a login, with no
+    GALILEO_API_KEY (which takes another path), an unscoped git helper
+    asked about any host must not even connect to it.
+    """
+
+    def test_no_connection_to_another_host(self):
+        evil = harness.TokenServer(self.env.server_cert, self.env.server_key)
+        evil.start()
+        self.addCleanup(evil.stop)
+        self.env.write_config(token_cache=None)         # the default tier: keyctl
+        self.login()
+        host = evil.url[len('https://'):]
+        for req in (git_lines('protocol=https', 'host=' + host),
+                    git_lines('url=https://%s/acme/repo.git' % host)):
+            res = self.env.run(['get'], argv0=GIT, input=req)
+            self.assertEqual(res, (0, '', ''))
+        rc, out, err = self.env.git(['credential', 'fill'], input='url=%s/x.git\n\n' % evil.url)
+        self.assertNotIn('password=', out)
+        self.assertEqual(harness.settled(lambda: evil.connections), 0,
+                         'the other host was connected to')
+        self.assertEqual(evil.count, 0)
+
+
+class EchoesAreNotStored(Trust3Base):
+    """
+    12: git stores after every use what get gave it.  Each sign of an echo
+    (password_expiry_utc, ephemeral, a password that is a cached token) on
+    its own keeps the token from replacing the key, without an exchange:
+    here the server would accept the token as a key, so only the echo
+    detection stands between the token and the stored key.
+    """
+
+    def got(self, token_cache):
+        self.env.write_config(token_cache=token_cache)
+        key = self.login(args=['--no-verify'])
+        res = self.env.run(['get'], argv0=GIT, input=git_lines(
+            'protocol=https', 'host=127.0.0.1:%d' % self.server.port))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        answer = harness.parse_git_output(res.stdout)[0]
+        self.server.accept_key(answer['password'])      # the server would take it
+        return key, answer
+
+    def store(self, *lines):
+        count = self.server.count
+        res = self.env.run(['store'], argv0=GIT, input=git_lines(
+            'protocol=https', 'host=127.0.0.1:%d' % self.server.port, *lines))
+        self.assertEqual(res, (0, '', ''))
+        self.assertEqual(self.server.count, count, 'the echo was sent to the server')
+
+    def assertKeyIntact(self, key):
+        items = self.env.key_items()
+        self.assertEqual(len(items), 1, items)
+        self.assertSecretEqual(items[0].secret, key, 'stored credential')
+
+    def test_password_expiry_utc(self):
+        # git 2.41 and later send back the expiry get gave
+        key, got = self.got('none')
+        self.store('username=token', 'password=' + got['password'],
+                   'password_expiry_utc=' + got['password_expiry_utc'])
+        self.assertKeyIntact(key)
+
+    def test_ephemeral(self):
+        key, got = self.got('none')
+        self.store('username=token', 'password=' + got['password'], 'ephemeral=1')
+        self.assertKeyIntact(key)
+
+    def test_a_cached_token(self):
+        # git 2.39: username=token, password=TOKEN and nothing else
+        for tier in ('keystore', None):
+            with self.subTest(tier=tier or 'keyctl'):
+                self.env.reset()
+                key, got = self.got(tier)
+                self.store('username=token', 'password=' + got['password'])
+                self.assertKeyIntact(key)
+
+
+class RefreshAheadAfterLogout(Trust3Base):
+    """
+    12: the write generation, as a user sees it.  A detached refresh
+    (refresh = background) in flight while `logout` or a new `login` runs
+    never leaves the old credential's token cached or served.
+    """
+
+    SLOW = 2.0
+
+    def start_refresh_ahead(self, tier):
+        self.env.write_config(token_cache=tier)
+        self.server.push(self.server.token_reply(lifetime=8))     # margin 4 s
+        key = self.login()
+        old = self.server.last.token
+        time.sleep(max(0, self.server.last.server_now + 4.3 - time.time()))
+        self.server.push(harness.delayed(self.server.token_reply(), self.SLOW))
+        count = self.server.count
+        res = self.env.run(['token'])
+        self.assertEqual((res.returncode, res.stderr), (0, ''))
+        self.assertSecretEqual(res.stdout, old + '\n', 'the token inside its margin')
+        deadline = time.time() + 10
+        while self.server.count == count and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.server.count, count + 1, 'no refresh reached the endpoint')
+        return key, old, self.server.last
+
+    def refresh_done(self, req):
+        """the detached refresh has had its answer and finished"""
+        time.sleep(max(0, req.time + self.SLOW + 0.5 - time.time()))
+        self.env.wait_refreshes()
+
+    def test_logout(self):
+        for tier in ('keystore', None):
+            with self.subTest(tier=tier or 'keyctl'):
+                self.env.reset()
+                key, old, req = self.start_refresh_ahead(tier)
+                self.assertEqual(self.env.run(['logout']), (0, '', ''))
+                self.refresh_done(req)
+                self.assertEqual(self.env.keyring_items(), [], 'a token came back after logout')
+                self.assertEqual(self.env.kernel_keys(), [], 'a token came back after logout')
+                self.assertFails(self.env.run(['token']), 3)
+
+    def test_login_with_another_key(self):
+        for tier in ('keystore', None):
+            with self.subTest(tier=tier or 'keyctl'):
+                self.env.reset()
+                key, old, req = self.start_refresh_ahead(tier)
+                new = self.login()
+                self.refresh_done(req)
+                tok = self.token()
+                mine = [r.token for r in self.server.requests if r.credential == ('api-key', new)]
+                self.assertIn(tok, mine, 'a token of the old key served after the new login')
+
+
+def local_address():
+    """an address of this machine that is not loopback, or None"""
+    for far in ('192.0.2.1', '10.255.255.1', '198.51.100.1'):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.connect((far, 9))         # picks the route; no packet is sent
+            addr = s.getsockname()[0]
+        except OSError:
+            continue
+        finally:
+            s.close()
+        if not addr.startswith('127.'):
+            return addr
+    return None
+
+
+class HttpOnlyForLoopback(Trust3Base):
+    """
+    12: http is allowed for loopback servers only: a key never goes in the
+    clear to another host, not even to one of this machine's own addresses.
+    """
+
+    def test_http_to_another_host_is_refused(self):
+        addr = local_address()
+        listener = None
+        if addr:
+            listener = PlainListener(addr)
+            self.addCleanup(listener.close)
+        url = 'http://%s:%d' % (addr, listener.port) if addr else 'http://galileo.example'
+        key = self.env.new_key()
+        self.env.write_config(extra='timeout = 3\n')
+        for args, input in ((['token', '--server', url], None),
+                            (['login', '--no-verify', '--server', url], key + '\n'),
+                            (['login', '--server', url], key + '\n')):
+            with self.subTest(args=args[:2]):
+                res = self.env.run(args, input=input, env_extra={'GALILEO_API_KEY': key})
+                self.assertFails(res, 7, 'refused server URL',
+                                 'http is only allowed for localhost')
+        res = self.env.run(['token'], env_extra={'GALILEO_API_URL': url, 'GALILEO_API_KEY': key})
+        self.assertFails(res, 7, 'http is only allowed for localhost')
+        self.assertEqual(self.env.key_items(), [])
+        if listener:
+            self.assertEqual(harness.settled(lambda: listener.count), 0,
+                             'a connection in the clear to %s' % addr)
+        # loopback http is fine
+        res = self.env.run(['login', '--no-verify', '--server', 'http://127.0.0.1:9'],
+                           input=key + '\n')
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+
+class PlainListener(harness.Listener):
+    """harness.Listener on another address"""
+
+    def __init__(self, addr):
+        self.reset_conns = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((addr, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.url = 'http://%s:%d' % (addr, self.port)
+        self._lock = threading.Lock()
+        self._count = 0
+        self._conns = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+
+class ReadBack(Trust3Base):
+    """
+    12: a store counts only once the secret reads back exactly as written.
+    The provider here is gnome-keyring behind secret_proxy.py, which hands
+    back secrets with {USERNAME} expanded, as KeePassXC does: a login whose
+    password holds it fails, exit 6, and the old key stays in use.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        cls.procs = []
+        cls.why = None
+        r = subprocess.run([sys.executable, '-c', 'import dbus, gi'], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if r.returncode or not harness.ENV:
+            cls.why = 'python3-dbus and python3-gi are needed (apt-get install python3-dbus python3-gi)'
+            return
+        env = harness.ENV
+        d = tempfile.mkdtemp(prefix='front-', dir=env.root)
+        p = subprocess.Popen(['dbus-daemon', '--session', '--nofork',
+                              '--address=unix:path=' + os.path.join(d, 'bus'),
+                              '--print-address=1'],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=env.base_env(),
+                             start_new_session=True)
+        cls.procs.append(p)
+        cls.front = p.stdout.readline().decode().strip()
+        p.stdout.close()
+        proxy = subprocess.Popen([sys.executable, os.path.join(HERE, 'secret_proxy.py'),
+                                  cls.front, env.dbus_address], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=env.base_env(), start_new_session=True)
+        cls.procs.append(proxy)
+        ready, _, _ = select.select([proxy.stdout], [], [], 15)
+        if not ready or proxy.stdout.readline() != b'ready\n':
+            raise RuntimeError('secret_proxy.py did not start: %r' % proxy.stderr.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            harness.stop_process_group(p)
+
+    def setUp(self):
+        super().setUp()
+        if self.why:
+            self.skipTest(self.why)
+
+    def test_a_secret_that_reads_back_otherwise_is_not_stored(self):
+        front = {'DBUS_SESSION_BUS_ADDRESS': self.front}
+        old = self.login(env_extra=front)
+        items = self.env.key_items()
+        self.assertEqual(len(items), 1, items)
+        self.assertSecretEqual(items[0].secret, old, 'stored through the proxy')
+        # {USERNAME} and this username have the same length: only the bytes differ
+        pw = 'pw{USERNAME}' + self.env.new_key('-')
+        self.env.keys.append(pw)
+        self.server.accept_basic('abcdefghij', pw)
+        res = self.env.run(['login', '--kind', 'basic', '--username', 'abcdefghij'],
+                           input=pw + '\n', env_extra=front)
+        self.assertFails(res, 6, 'did not keep the secret as written')
+        items = self.env.key_items()
+        self.assertEqual(len(items), 1, items)
+        self.assertSecretEqual(items[0].secret, old, 'the credential in use')
+        count = self.server.count
+        self.token(['--refresh'], env_extra=front)
+        self.assertEqual(self.server.count, count + 1)
+        self.assertEqual(self.server.last.credential, ('api-key', old))
 
 
 if __name__ == '__main__':
