@@ -822,6 +822,20 @@ def default_signals():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+def signals_preexec():
+    """
+    default_signals when this runner would pass on anything but the
+    defaults (a signal ignored or blocked), else None: exec gives a child
+    the default for every signal this Python handles, and subprocess puts
+    SIGPIPE back, so the usual run needs no preexec_fn (and its fork).
+    """
+    if signal.pthread_sigmask(signal.SIG_BLOCK, []) or any(
+            signal.getsignal(sig) == signal.SIG_IGN
+            for sig in DEFAULT_SIGNALS if sig != signal.SIGPIPE):
+        return default_signals
+    return None
+
+
 # --------------------------------------------------------------------------
 # the private world
 
@@ -1246,7 +1260,7 @@ class Env:
                              else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=self.child_env(env_extra), cwd=self.home,
-                             preexec_fn=default_signals)
+                             preexec_fn=signals_preexec())
         if input is not None:
             # small inputs fit the pipe: the child reads them when it likes
             p.stdin.write(input.encode() if isinstance(input, str) else input)
@@ -1262,7 +1276,7 @@ class Env:
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            stdin=None if input is not None else subprocess.DEVNULL,
                            env=self.child_env(env_extra), cwd=self.home,
-                           timeout=timeout, preexec_fn=default_signals)
+                           timeout=timeout, preexec_fn=signals_preexec())
         out = r.stdout.decode('utf-8', 'replace')
         err = r.stderr.decode('utf-8', 'replace')
         self.history.append(_Run(label, action, out, err, token_ok=token_ok))

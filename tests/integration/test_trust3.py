@@ -62,7 +62,7 @@ class Trust3Base(GCTestCase):
                            stdin=None if input is not None else subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=self.env.child_env(env_extra), cwd=cwd,
-                           timeout=harness.RUN_TIMEOUT, preexec_fn=harness.default_signals)
+                           timeout=harness.RUN_TIMEOUT, preexec_fn=harness.signals_preexec())
         out = r.stdout.decode('utf-8', 'replace')
         err = r.stderr.decode('utf-8', 'replace')
         self.env.history.append(harness._Run(label or os.path.basename(argv[0]), None,
