@@ -253,9 +253,12 @@ class ExecCommand(Trust3Base):
 
     def start(self, preexec, wait=10, tty=None):
         argv = [self.env.program, 'exec', '--', sys.executable, '-c', COUNTER, str(wait)]
+        # AddressSanitizer lowers the soft core limit before main() unless told not to
+        asan = os.environ.get('ASAN_OPTIONS', '') + ':disable_coredump=0'
         p = subprocess.Popen(argv, stdin=tty if tty is not None else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=self.env.child_env({'GALILEO_API_KEY': self.key}),
+                             env=self.env.child_env({'GALILEO_API_KEY': self.key,
+                                                     'ASAN_OPTIONS': asan}),
                              cwd=self.env.home, preexec_fn=preexec)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         self.seen = b''
