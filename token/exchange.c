@@ -393,7 +393,8 @@ static char *redact_runs(char *text, const char *const *sent)
 		o += 3;
 		i = end;
 	}
-	out[o] = '\0';
+	/* what was backed over may be a secret's first bytes */
+	memset(out + o, 0, len + 4 - o);
 	free(marked);
 	secret_free(text);
 	return out;
