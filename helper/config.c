@@ -2,6 +2,7 @@
 
 #include "helper/config.h"
 #include "lib/common.h"
+#include "lib/org.h"
 #include "lib/url.h"
 #include "keystore/loader.h"
 #include "keystore/stack.h"
@@ -70,21 +71,31 @@ void config_release(struct config *cfg)
 	config_init(cfg);
 }
 
-char *config_default_path(void)
+int config_default_path(char **path)
 {
 	const char *v;
 
+	*path = NULL;
 	v = getenv("GALILEO_CREDENTIAL_CONFIG");
-	if (v && *v)
-		return xstrdup(v);
-	/* the XDG spec says a relative XDG_CONFIG_HOME is to be ignored */
+	if (v && *v) {
+		/*
+		 * git runs helpers in the repository it works on: a relative
+		 * path would let the repository choose the server that
+		 * receives the key
+		 */
+		if (*v != '/')
+			return gc_error(GCERR_FAIL, "GALILEO_CREDENTIAL_CONFIG '%s' is a relative path; set it to an absolute one",
+					v);
+		*path = xstrdup(v);
+		return 0;
+	}
+	/* the XDG spec says a relative XDG_CONFIG_HOME is to be ignored; so is a relative HOME */
 	v = getenv("XDG_CONFIG_HOME");
 	if (v && *v == '/')
-		return xasprintf("%s/galileo-credential/config", v);
-	v = getenv("HOME");
-	if (v && *v)
-		return xasprintf("%s/.config/galileo-credential/config", v);
-	return NULL;
+		*path = xasprintf("%s/galileo-credential/config", v);
+	else if ((v = getenv("HOME")) && *v == '/')
+		*path = xasprintf("%s/.config/galileo-credential/config", v);
+	return 0;
 }
 
 /*
@@ -213,11 +224,33 @@ static int set_server(struct config_values *v, bool in_section, const char *path
 	return 0;
 }
 
+/*
+ * An organization becomes a keystore attribute and a request parameter: not
+ * UTF-8 is bad input (exit 7), as on the command line (galileo-credential(1)
+ * SECURITY)
+ */
+static int check_org_text(const char *path, unsigned int line, const char *key,
+			  const char *value)
+{
+	char *what;
+	int err;
+
+	if (strcmp(key, "organization-id") && strcmp(key, "organization-slug"))
+		return 0;
+	what = xasprintf("%s:%u: %s", path, line, key);
+	err = org_check_text(value, what);
+	free(what);
+	return err;
+}
+
 static int set_key(struct config_values *v, bool in_section, const char *path,
 		   unsigned int line, const char *key, const char *value)
 {
 	const char *hint;
+	int err;
 
+	if ((err = check_org_text(path, line, key, value)))
+		return err;
 	if (!strcmp(key, "server"))
 		return set_server(v, in_section, path, line, value);
 	if (!strcmp(key, "refresh-margin"))

@@ -44,11 +44,14 @@ void config_init(struct config *cfg);
 void config_release(struct config *cfg);
 
 /*
- * Path of the config file: $GALILEO_CREDENTIAL_CONFIG, else
+ * Path of the config file into *path: $GALILEO_CREDENTIAL_CONFIG, else
  * $XDG_CONFIG_HOME/galileo-credential/config, else
- * $HOME/.config/galileo-credential/config.  New string, caller frees.
+ * $HOME/.config/galileo-credential/config; NULL when none of them is set
+ * (a relative XDG_CONFIG_HOME or HOME counts as unset).  A relative
+ * GALILEO_CREDENTIAL_CONFIG is GCERR_FAIL with a message: git runs helpers
+ * inside the repository.  New string, caller frees.
  */
-char *config_default_path(void);
+int config_default_path(char **path);
 
 /*
  * Parse text (len bytes, may lack a final newline) as a config file named

@@ -31,6 +31,12 @@ bool spec_is_request(FILE *in);
 int exec_main(struct session *s, const char *server, const char *org_id,
 	      const char *org_slug, long min_ttl, bool api_key, char **command);
 
+/*
+ * Note the caller's core limit and SIGPIPE disposition, which main()
+ * changes for itself, so that exec gives them back to COMMAND; call first.
+ */
+void exec_keep_caller_defaults(void);
+
 /* the native usage text */
 extern const char native_usage[];
 

@@ -52,30 +52,67 @@ static char **child_environ(char *const *vars, size_t nvars)
 	return envp;
 }
 
-static volatile sig_atomic_t child_pid;
+/* what main() changed for itself, as the caller gave it (exec_keep_caller_defaults) */
+static struct {
+	bool kept;
+	struct rlimit core;
+	bool sigpipe_ignored;
+} caller;
 
-static void forward(int sig)
+void exec_keep_caller_defaults(void)
 {
-	if (child_pid > 0)
-		kill(child_pid, sig);
+	struct sigaction pipe_action;
+
+	if (getrlimit(RLIMIT_CORE, &caller.core) == 0)
+		caller.kept = true;
+	caller.sigpipe_ignored = sigaction(SIGPIPE, NULL, &pipe_action) == 0 &&
+				 pipe_action.sa_handler == SIG_IGN;
 }
 
-/* in the child: the defaults galileo-credential changed for itself */
+static volatile sig_atomic_t child_pid;
+
+/*
+ * A signal meant for the job reaches COMMAND, once.  The terminal sends
+ * SIGINT, SIGQUIT and SIGHUP to its whole foreground process group
+ * (si_code SI_KERNEL), which COMMAND shares with us: it has had that one
+ * already, and a second Ctrl-C makes many tools force-quit.  A signal sent
+ * to us alone (kill PID, a supervisor's SIGTERM) is passed on.
+ */
+static void forward(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	if (child_pid <= 0)
+		return;
+	if (info && info->si_code == SI_KERNEL && getpgid(child_pid) == getpgrp())
+		return;
+	kill(child_pid, sig);
+}
+
+/* in the child: the caller's limits and SIGPIPE, which galileo-credential changed for itself */
 static void child_defaults(void)
 {
-	struct rlimit core;
+	signal(SIGPIPE, caller.sigpipe_ignored ? SIG_IGN : SIG_DFL);
+	if (caller.kept)
+		setrlimit(RLIMIT_CORE, &caller.core);
+}
 
-	signal(SIGPIPE, SIG_DFL);
-	if (getrlimit(RLIMIT_CORE, &core) == 0) {
-		core.rlim_cur = core.rlim_max;
-		setrlimit(RLIMIT_CORE, &core);
-	}
+/* a signal the caller ignored stays ignored, as for COMMAND (prompt.c does the same) */
+static void forward_signal(int sig)
+{
+	struct sigaction sa, old;
+
+	if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
 }
 
 /* fork, exec COMMAND, wait; its exit status, 128+signal, or 126/127 */
 static int run_child(char **command, char **envp)
 {
-	struct sigaction sa = { .sa_handler = forward };
 	int status, fd;
 	pid_t pid;
 
@@ -92,11 +129,10 @@ static int run_child(char **command, char **envp)
 	}
 	child_pid = pid;
 	/* a signal meant for the job reaches COMMAND; we wait for its end */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGQUIT, &sa, NULL);
+	forward_signal(SIGINT);
+	forward_signal(SIGTERM);
+	forward_signal(SIGHUP);
+	forward_signal(SIGQUIT);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return gc_error(GCERR_FAIL, "cannot wait for '%s': %s", command[0], strerror(errno));

@@ -33,11 +33,19 @@ static char stdout_buf[STDIO_BUF] __attribute__((aligned(STDIO_BUF)));
 
 static void harden_process(void)
 {
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit core;
 
-	/* no core file, no ptrace by the user's other processes (ssh-agent) */
+	exec_keep_caller_defaults();
+	/*
+	 * No core file, no ptrace by the user's other processes (ssh-agent).
+	 * Only the soft core limit: the hard one stays as the caller had it,
+	 * so exec can give COMMAND the caller's limits back.
+	 */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	setrlimit(RLIMIT_CORE, &no_core);
+	if (getrlimit(RLIMIT_CORE, &core) == 0) {
+		core.rlim_cur = 0;
+		setrlimit(RLIMIT_CORE, &core);
+	}
 	/*
 	 * A descriptor 0-2 closed at start would be reused by the next open:
 	 * a token printed on "stdout" could land in a keyring socket or file.

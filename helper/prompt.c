@@ -66,6 +66,11 @@ static void restore_and_reraise(int sig)
 	}
 }
 
+/*
+ * A signal the caller ignored stays ignored, as shells leave it for the
+ * commands they start (`cmd &` ignores SIGINT and SIGQUIT, nohup SIGHUP):
+ * no handler for it, so it cannot end the prompt.
+ */
 static void catch_signals(void)
 {
 	struct sigaction sa;
@@ -73,14 +78,18 @@ static void catch_signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = restore_and_reraise;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < NCAUGHT; i++)
-		sigaction(caught[i], &sa, &old_actions[i]);
+	for (size_t i = 0; i < NCAUGHT; i++) {
+		sigaction(caught[i], NULL, &old_actions[i]);
+		if (old_actions[i].sa_handler != SIG_IGN)
+			sigaction(caught[i], &sa, NULL);
+	}
 }
 
 static void release_signals(void)
 {
 	for (size_t i = 0; i < NCAUGHT; i++)
-		sigaction(caught[i], &old_actions[i], NULL);
+		if (old_actions[i].sa_handler != SIG_IGN)
+			sigaction(caught[i], &old_actions[i], NULL);
 }
 
 char *prompt_secret(const char *prompt)

@@ -32,9 +32,12 @@ bool session_env_key(void)
 
 int session_init(struct session *s)
 {
+	int err;
+
 	memset(s, 0, sizeof(*s));
 	config_init(&s->cfg);
-	s->config_path = config_default_path();
+	if ((err = config_default_path(&s->config_path)))
+		return err;
 	return config_load(&s->cfg, s->config_path);
 }
 
@@ -493,6 +496,7 @@ static int check_org_id(const char *id)
 
 int session_explicit_org(const char *id, const char *slug, char **org)
 {
+	bool env = false;
 	int err;
 
 	*org = NULL;
@@ -501,8 +505,11 @@ int session_explicit_org(const char *id, const char *slug, char **org)
 	if (!id && !slug) {
 		id = env_nonempty("GALILEO_ORGANIZATION_ID");
 		slug = id ? NULL : env_nonempty("GALILEO_ORGANIZATION_SLUG");
+		env = true;
 	}
-	if ((err = check_org_id(id)))
+	if ((err = org_check_text(id, env ? "GALILEO_ORGANIZATION_ID" : "the organization id")) ||
+	    (err = org_check_text(slug, env ? "GALILEO_ORGANIZATION_SLUG" : "the organization slug")) ||
+	    (err = check_org_id(id)))
 		return err;
 	if (id)
 		*org = xstrdup(id);

@@ -2,6 +2,7 @@
 
 #include "lib/org.h"
 #include "lib/common.h"
+#include "lib/text.h"
 #include "lib/url.h"
 
 #include <string.h>
@@ -25,4 +26,11 @@ const char *org_value(const char *enc)
 	if (!strncmp(enc, SLUG_MARK, strlen(SLUG_MARK)))
 		return enc + strlen(SLUG_MARK);
 	return enc;
+}
+
+int org_check_text(const char *value, const char *what)
+{
+	if (value && !text_is_utf8(value))
+		return gc_error(GCERR_INPUT, "%s is not valid UTF-8; give it in UTF-8", what);
+	return 0;
 }

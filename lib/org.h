@@ -18,4 +18,12 @@ char *org_from_slug(const char *slug);
 bool org_is_id(const char *enc);
 const char *org_value(const char *enc);	/* borrows from enc */
 
+/*
+ * value (an id or slug; NULL is fine) becomes a keystore attribute and a
+ * request parameter, so it must be valid UTF-8 (galileo-credential(1)
+ * SECURITY): libsecret never completes a call with an attribute that is
+ * not.  0, or GCERR_INPUT with a message naming what (where it came from).
+ */
+int org_check_text(const char *value, const char *what);
+
 #endif

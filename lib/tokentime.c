@@ -322,9 +322,16 @@ static int64_t sat_sub(int64_t a, int64_t b)
 	return r;
 }
 
+bool tokentime_date_believed(int64_t server_date, int64_t now)
+{
+	return server_date >= 0 && sat_sub(server_date, now) <= TOKENTIME_DATE_TRUST &&
+	       sat_sub(now, server_date) <= TOKENTIME_DATE_TRUST;
+}
+
 int64_t tokentime_local_expiry(int64_t expires_at, int64_t server_date, int64_t now)
 {
-	if (server_date < 0)
+	/* a broken clock must not make a token of seconds live for years */
+	if (!tokentime_date_believed(server_date, now))
 		return expires_at;
 	return sat_add(now, sat_sub(expires_at, server_date));
 }

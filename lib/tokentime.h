@@ -28,10 +28,20 @@ int tokentime_jwt_exp(const char *jwt, int64_t *exp);
  */
 bool tokentime_is_jwt(const char *s);
 
+/* how far (seconds) a Date header may be from the local clock and still be believed */
+#define TOKENTIME_DATE_TRUST 3600
+
 /*
- * Expiry on the local clock.  server_date < 0 means no Date header: the
- * server's expires_at is used as is.  Otherwise the lifetime is taken
- * relative to the server's Date: now + (expires_at - server_date).
+ * A server's Date (server_date < 0: none) is believed: at most
+ * TOKENTIME_DATE_TRUST seconds from now, either way.
+ */
+bool tokentime_date_believed(int64_t server_date, int64_t now);
+
+/*
+ * Expiry on the local clock.  When the server's Date is believed, the
+ * lifetime is taken relative to it: now + (expires_at - server_date).
+ * Otherwise (no Date header, server_date < 0, or one more than an hour
+ * off) the server's expires_at is used as is, on the local clock.
  */
 int64_t tokentime_local_expiry(int64_t expires_at, int64_t server_date, int64_t now);
 

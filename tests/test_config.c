@@ -354,6 +354,42 @@ static void test_load(void **state)
 	free(missing);
 }
 
+/* an organization that is not UTF-8 is bad input (exit 7), wherever it is */
+static void test_organization_not_utf8(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "organization-slug = caf\xe9\n", PATH ":1: organization-slug is not valid UTF-8; give it in UTF-8" },
+		{ "timeout = 5\n[https://x.example]\norganization-slug = \xff\xfe\n",
+		  PATH ":3: organization-slug is not valid UTF-8; give it in UTF-8" },
+		{ "organization-id = \xc0\xaf\n", PATH ":1: organization-id is not valid UTF-8; give it in UTF-8" },
+	};
+	struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		config_init(&cfg);
+		gc_error_clear();
+		assert_int_equal(parse(&cfg, cases[i][0]), GCERR_INPUT);
+		assert_string_equal(gc_error_message(), cases[i][1]);
+		assert_empty(&cfg);
+		config_release(&cfg);
+	}
+	/* UTF-8 beyond ASCII is a slug like any other */
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, "organization-slug = caf\xc3\xa9\n"), 0);
+	assert_string_equal(cfg.global.organization_slug, "caf\xc3\xa9");
+	config_release(&cfg);
+	gc_error_clear();
+}
+
+static char *default_path(void)
+{
+	char *p = (char *)"unset";
+
+	assert_int_equal(config_default_path(&p), 0);
+	return p;
+}
+
 static void test_default_path(void **state)
 {
 	char *p;
@@ -362,29 +398,55 @@ static void test_default_path(void **state)
 	setenv("GALILEO_CREDENTIAL_CONFIG", "/srv/gc.conf", 1);
 	setenv("XDG_CONFIG_HOME", "/xdg", 1);
 	setenv("HOME", "/home/alice", 1);
-	p = config_default_path();
+	p = default_path();
 	assert_string_equal(p, "/srv/gc.conf");
 	free(p);
 
 	setenv("GALILEO_CREDENTIAL_CONFIG", "", 1);
-	p = config_default_path();
+	p = default_path();
 	assert_string_equal(p, "/xdg/galileo-credential/config");
 	free(p);
 
 	/* a relative XDG_CONFIG_HOME is ignored, as the XDG spec says */
 	setenv("XDG_CONFIG_HOME", "relative", 1);
-	p = config_default_path();
+	p = default_path();
 	assert_string_equal(p, "/home/alice/.config/galileo-credential/config");
 	free(p);
 
 	unsetenv("GALILEO_CREDENTIAL_CONFIG");
 	unsetenv("XDG_CONFIG_HOME");
-	p = config_default_path();
+	p = default_path();
 	assert_string_equal(p, "/home/alice/.config/galileo-credential/config");
 	free(p);
 
+	/* so is a relative HOME: git runs helpers inside the repository */
+	setenv("HOME", "repo", 1);
+	assert_null(default_path());
 	unsetenv("HOME");
-	assert_null(config_default_path());
+	assert_null(default_path());
+}
+
+/* a relative GALILEO_CREDENTIAL_CONFIG is refused, never read */
+static void test_default_path_relative(void **state)
+{
+	static const char *const relative[] = { "config", "./config", ".git/../config",
+						"~/config" };
+	char *p;
+
+	(void)state;
+	setenv("HOME", "/home/alice", 1);
+	for (size_t i = 0; i < sizeof(relative) / sizeof(relative[0]); i++) {
+		gc_error_clear();
+		setenv("GALILEO_CREDENTIAL_CONFIG", relative[i], 1);
+		p = (char *)"unset";
+		assert_int_equal(config_default_path(&p), GCERR_FAIL);
+		assert_null(p);
+		assert_non_null(strstr(gc_error_message(), "is a relative path"));
+		assert_non_null(strstr(gc_error_message(), relative[i]));
+	}
+	gc_error_clear();
+	unsetenv("GALILEO_CREDENTIAL_CONFIG");
+	unsetenv("HOME");
 }
 
 int main(void)
@@ -397,7 +459,9 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_nul_and_long_lines),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_organization_not_utf8),
 		cmocka_unit_test(test_default_path),
+		cmocka_unit_test(test_default_path_relative),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -162,6 +162,8 @@ static void test_200_expires_at_forms(void **state)
 
 static void test_200_date_header(void **state)
 {
+	struct exchange_result res;
+
 	(void)state;
 	/* server clock agrees with ours */
 	expect_token(BODY("2023-11-14T23:13:20Z"), "Tue, 14 Nov 2023 22:13:20 GMT",
@@ -176,6 +178,21 @@ static void test_200_date_header(void **state)
 	expect_token(BODY("2023-11-15T00:13:20Z"), NULL, "tok", NOW + 7200, 7200);
 	/* an unreadable Date header is ignored */
 	expect_token(BODY("2023-11-14T23:13:20Z"), "yesterday-ish", "tok", NOW + 3600, 3600);
+	/* a Date more than an hour off is not believed: expires_at counts as is */
+	gc_error_clear();
+	assert_int_equal(parse(200, BODY("1970-01-01T00:00:03Z"), "Thu, 01 Jan 1970 00:00:00 GMT",
+			       &res), GCERR_NETWORK);
+	assert_non_null(strstr(gc_error_message(), "already expired"));
+	gc_error_clear();
+	expect_token(BODY("2023-11-14T22:13:23Z"), "Thu, 01 Jan 1970 00:00:00 GMT",
+		     "tok", NOW + 3, 3);
+	expect_token(BODY("2023-11-14T22:13:23Z"), "Tue, 14 Nov 2023 23:13:21 GMT",
+		     "tok", NOW + 3, 3);
+	expect_token(BODY("2023-11-14T22:13:23Z"), "Tue, 14 Nov 2023 21:13:19 GMT",
+		     "tok", NOW + 3, 3);
+	/* half an hour off still is */
+	expect_token(BODY("2023-11-14T22:43:23Z"), "Tue, 14 Nov 2023 22:43:20 GMT",
+		     "tok", NOW + 3, 3);
 }
 
 static void test_200_jwt_fallback(void **state)
@@ -556,7 +573,7 @@ static void test_run_date_corrected(void **state)
 	struct exchange_params p = basic_params;
 	struct exchange_result res;
 	char date[64], exp[64], body[256];
-	time_t server_now = time(NULL) + 86400;	/* a day ahead */
+	time_t server_now = time(NULL) + 2400;	/* 40 minutes ahead */
 	time_t server_exp = server_now + 3600;
 	struct tm tm;
 
@@ -637,6 +654,68 @@ static void test_run_422_redacts_sent_forms(void **state)
 	assert_int_equal(exchange_run(&fake_ops, &basic_params, &res), GCERR_INPUT);
 	assert_string_equal(gc_error_message(),
 			    "the server '" SERVER "' refused the request: bad header *** and ***");
+}
+
+/* the message of a 422 whose detail is detail, for a credential of kind with secret */
+static const char *refused_with(const char *kind, const char *user, const char *secret,
+				const char *detail)
+{
+	static char body[1024];
+	struct exchange_params p = basic_params;
+	struct exchange_result res;
+
+	/* details here hold no '"' or '\\' */
+	snprintf(body, sizeof(body), "{\"detail\":\"%s\"}", detail);
+	p.kind = kind;
+	p.username = user;
+	p.secret = secret;
+	gc_error_clear();
+	fake_forget();
+	fake.status = 422;
+	fake.body = body;
+	assert_int_equal(exchange_run(&fake_ops, &p, &res), GCERR_INPUT);
+	return gc_error_message() + strlen("the server '" SERVER "' refused the request: ");
+}
+
+/*
+ * any 8 or more characters of a sent secret, in any case, raw, base64 or
+ * percent-encoded, are shown as *** (galileo-credential(1) SECURITY)
+ */
+static void test_run_422_redacts_parts(void **state)
+{
+	const char *key = "gk-Abc123XyZ-987qwertyPLM";
+	const char *odd = "k/ey+with=sp ace%x";	/* percent-encodes to k%2Fey%2Bwith%3Dsp%20ace%25x */
+
+	(void)state;
+	assert_string_equal(refused_with("api-key", NULL, key, "bad key gk-Abc123XyZ"), "bad key ***");
+	assert_string_equal(refused_with("api-key", NULL, key, "bad key GK-ABC123XYZ-987QWERTYPLM!"),
+			    "bad key ***!");
+	assert_string_equal(refused_with("api-key", NULL, key, "near c123XyZ- here"), "near *** here");
+	assert_string_equal(refused_with("api-key", NULL, key, "two: 987qwertyPLM and gk-abc123xyz."),
+			    "two: *** and ***.");
+	/* 7 characters are not a part worth hiding (nor can they be told from words) */
+	assert_string_equal(refused_with("api-key", NULL, key, "short Abc123X"), "short Abc123X");
+	/* percent-encoded, in either case of hex digit */
+	assert_string_equal(refused_with("bearer", NULL, odd, "q=ey%2Bwith%3D end"), "q=*** end");
+	assert_string_equal(refused_with("bearer", NULL, odd, "q=ey%2bwith%3d end"), "q=*** end");
+	/* base64 of the secret, or of a part starting at any offset */
+	/* base64("gk-Abc123XyZ-987qwertyPLM") = Z2stQWJjMTIzWHlaLTk4N3F3ZXJ0eVBMTQ== */
+	assert_string_equal(refused_with("api-key", NULL, key, "b64 Z2stQWJjMTIzWHla"), "b64 ***");
+	/* base64("k-Abc123XyZ-987qwertyPLM") = ay1BYmMxMjNYeVotOTg3cXdlcnR5UExN */
+	assert_string_equal(refused_with("api-key", NULL, key, "b64 AY1BYMMXMJNYEVOT"), "b64 ***");
+	/* base64("-Abc123XyZ-987qwertyPLM") = LUFiYzEyM1h5Wi05ODdxd2VydHlQTE0= */
+	assert_string_equal(refused_with("api-key", NULL, key, "b64 ZEyM1h5Wi05OD"), "b64 ***");
+	/* the Basic form, truncated and lower-cased: base64("user:pass-word-1") */
+	assert_string_equal(refused_with("basic", "user", "pass-word-1", "auth dxnlcjpwyxnzlxdvcm"),
+			    "auth ***");
+	/* a bearer token's last word is not a form of its own: a 'z' stays a 'z' */
+	assert_string_equal(refused_with("bearer", NULL, "tok-en value z", "zero z"), "zero z");
+	/* a run that ends inside a character hides the whole character */
+	assert_string_equal(refused_with("api-key", NULL, "abcdefgh\xc3\xa9", "x abcdefgh\xc3\xa8 y"),
+			    "x *** y");
+	assert_string_equal(refused_with("api-key", NULL, "\xc3\xa9" "abcdefgh",
+					 "x \xc3\xa8" "abcdefgh y"),
+			    "x \xc3\xa8*** y");
 }
 
 /* a slug that looks like an id stays a slug (lib/org.h) */
@@ -1016,6 +1095,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_statuses, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_refused_before_io, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_422_redacts_sent_forms, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_run_422_redacts_parts, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_run_uuid_shaped_slug, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_final_at_once, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_503_then_200, run_setup, run_teardown),

@@ -179,7 +179,22 @@ static void test_local_expiry(void **state)
 	/* local clock 10 minutes behind: earlier, never stretched */
 	assert_int_equal(tokentime_local_expiry(T0, T0 - 3600, T0 - 4200), T0 - 600);
 	/* the lifetime, not the server's wall clock, is what counts */
-	assert_int_equal(tokentime_local_expiry(3600, 0, T0), T0 + 3600);
+	assert_int_equal(tokentime_local_expiry(T0 + 1800 + 600, T0 + 1800, T0), T0 + 600);
+	assert_int_equal(tokentime_local_expiry(T0 - 1800 + 600, T0 - 1800, T0), T0 + 600);
+	/* up to an hour off either way is believed */
+	assert_int_equal(tokentime_local_expiry(T0 + 3600 + 60, T0 + 3600, T0), T0 + 60);
+	assert_int_equal(tokentime_local_expiry(T0 - 3600 + 60, T0 - 3600, T0), T0 + 60);
+	/* more is not: a Date of 1970 does not stretch 3 s into decades */
+	assert_int_equal(tokentime_local_expiry(3, 0, T0), 3);
+	assert_int_equal(tokentime_local_expiry(T0 + 3, 0, T0), T0 + 3);
+	assert_int_equal(tokentime_local_expiry(T0 + 3, T0 + 3601, T0), T0 + 3);
+	assert_int_equal(tokentime_local_expiry(T0 + 3, T0 - 3601, T0), T0 + 3);
+	assert_false(tokentime_date_believed(T0 - 3601, T0));
+	assert_false(tokentime_date_believed(T0 + 3601, T0));
+	assert_true(tokentime_date_believed(T0 - 3600, T0));
+	assert_true(tokentime_date_believed(T0 + 3600, T0));
+	assert_false(tokentime_date_believed(-1, T0));
+	assert_false(tokentime_date_believed(INT64_MAX, 0));
 	/* absurd values saturate instead of wrapping */
 	assert_true(tokentime_local_expiry(INT64_MAX, 0, INT64_MAX - 5) == INT64_MAX);
 	assert_true(tokentime_local_expiry(INT64_MIN, INT64_MAX, 0) == INT64_MIN);

@@ -153,6 +153,9 @@ static bool expiry_of(json_t *tok, json_t *exp, const char *date_header, int64_t
 	if (date_header && tokentime_parse_http_date(date_header, &server_date)) {
 		gc_debug("exchange: unreadable Date header ignored");
 		server_date = -1;
+	} else if (date_header && !tokentime_date_believed(server_date, now)) {
+		gc_debug("exchange: the Date header is more than %d s from the local clock; not believed",
+			 TOKENTIME_DATE_TRUST);
 	}
 	*expires = tokentime_local_expiry(*expires, server_date, now);
 	return true;
@@ -263,12 +266,146 @@ static char *redact_one(char *text, const char *secret)
 	return text;
 }
 
+/*
+ * Parts of a secret (galileo-credential(1) SECURITY): a server that echoes
+ * any REDACT_RUN characters of a secret, in any letter case, raw, base64 or
+ * percent-encoded, has echoed enough to show.  Every REDACT_RUN-byte window
+ * of each form, folded to lower case, is one 64-bit gram; every window of
+ * the text found among them is hidden.
+ */
+#define REDACT_RUN 8
+
+struct grams {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static uint64_t gram_at(const char *p)
+{
+	uint64_t g = 0;
+
+	for (int i = 0; i < REDACT_RUN; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		g = g << 8 | (c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	return g;
+}
+
+/* the grams of form; form is wiped and freed */
+static void grams_add(struct grams *g, char *form)
+{
+	size_t len = form ? strlen(form) : 0;
+
+	for (size_t i = 0; i + REDACT_RUN <= len; i++) {
+		if (g->n == g->cap) {
+			uint64_t *v = xcalloc(g->cap = g->cap ? 2 * g->cap : 64, sizeof(*v));
+
+			if (g->n)
+				memcpy(v, g->v, g->n * sizeof(*v));
+			secret_freezero(g->v, g->n * sizeof(*v));
+			g->v = v;
+		}
+		g->v[g->n++] = gram_at(form + i);
+	}
+	secret_free(form);
+}
+
+static int gram_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* s as it may come back: raw, percent-encoded, base64 at each of the 3 alignments */
+static void grams_of_secret(struct grams *g, const char *s)
+{
+	size_t len = strlen(s);
+
+	grams_add(g, xstrdup(s));
+	grams_add(g, url_escape(s));
+	for (size_t k = 0; k < 3 && k < len; k++)
+		grams_add(g, codec_base64((const unsigned char *)s + k, len - k));
+}
+
+/* marked[i] for each byte of text inside a window of a sent secret */
+static bool mark_runs(const char *text, const char *const *sent, unsigned char *marked)
+{
+	struct grams g = { 0 };
+	size_t len = strlen(text);
+	bool any = false;
+
+	for (; sent && *sent; sent++)
+		grams_of_secret(&g, *sent);
+	if (g.n)
+		qsort(g.v, g.n, sizeof(*g.v), gram_cmp);
+	for (size_t i = 0; g.n && i + REDACT_RUN <= len; i++) {
+		uint64_t key = gram_at(text + i);
+
+		if (bsearch(&key, g.v, g.n, sizeof(*g.v), gram_cmp)) {
+			memset(marked + i, 1, REDACT_RUN);
+			any = true;
+		}
+	}
+	secret_freezero(g.v, g.cap * sizeof(*g.v));
+	return any;
+}
+
+static bool utf8_continuation(char c)
+{
+	return ((unsigned char)c & 0xc0) == 0x80;
+}
+
+/* text with each run of a sent secret (whole characters) as "***"; text is freed */
+static char *redact_runs(char *text, const char *const *sent)
+{
+	size_t len = text ? strlen(text) : 0, o = 0;
+	unsigned char *marked;
+	char *out;
+
+	if (len < REDACT_RUN)
+		return text;
+	marked = xcalloc(len, 1);
+	if (!mark_runs(text, sent, marked)) {
+		free(marked);
+		return text;
+	}
+	out = xmalloc(len + 4);
+	for (size_t i = 0; i < len;) {
+		size_t end = i;
+
+		if (!marked[i]) {
+			out[o++] = text[i++];
+			continue;
+		}
+		if (utf8_continuation(text[i])) {
+			/* the run starts inside a character: hide all of it */
+			while (o && utf8_continuation(out[o - 1]))
+				o--;
+			if (o && (unsigned char)out[o - 1] >= 0xc0)
+				o--;
+		}
+		/* and ends after the last byte of a character */
+		while (end < len && (marked[end] || utf8_continuation(text[end])))
+			end++;
+		memcpy(out + o, "***", 3);
+		o += 3;
+		i = end;
+	}
+	/* what was backed over may be a secret's first bytes */
+	memset(out + o, 0, len + 4 - o);
+	free(marked);
+	secret_free(text);
+	return out;
+}
+
 /* each form of the credential that was sent (NULL-terminated list) */
 static char *redact(char *text, const char *const *sent)
 {
-	for (; sent && *sent; sent++)
-		text = redact_one(text, *sent);
-	return text;
+	for (const char *const *s = sent; s && *s; s++)
+		text = redact_one(text, *s);
+	return redact_runs(text, sent);
 }
 
 /* sent: every form of the credential that went out, never to be shown */
@@ -549,8 +686,9 @@ int exchange_run(const struct http_ops *http, const struct exchange_params *p,
 				"the credential for '%s' holds a control character; run 'galileo-credential login --server %s'",
 				p->server, p->server);
 	}
-	/* the header's last word is what went out: the key, token or Basic base64 */
-	sent[1] = strrchr(header, ' ') + 1;
+	/* what went out besides the secret itself: the Basic base64 (never a space in it) */
+	if (!strcmp(kind, "basic"))
+		sent[1] = strrchr(header, ' ') + 1;
 	url = exchange_build_url(p);
 	request_of(p, &a.req, url);
 	a.req.auth_header = header;

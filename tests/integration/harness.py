@@ -822,6 +822,41 @@ def kernel_keys_usable():
 
 
 # --------------------------------------------------------------------------
+# signals
+
+# what a shell may leave ignored or blocked for a job it starts in the
+# background (`cmd &` ignores SIGINT and SIGQUIT, nohup SIGHUP)
+DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM,
+                   signal.SIGPIPE)
+
+
+def default_signals():
+    """
+    preexec_fn for every program a test starts: the default disposition of
+    DEFAULT_SIGNALS and nothing blocked, however the test runner itself was
+    started (`nohup`, `&` from a script), so that a test sees what a user's
+    shell gives the program.
+    """
+    for sig in DEFAULT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def signals_preexec():
+    """
+    default_signals when this runner would pass on anything but the
+    defaults (a signal ignored or blocked), else None: exec gives a child
+    the default for every signal this Python handles, and subprocess puts
+    SIGPIPE back, so the usual run needs no preexec_fn (and its fork).
+    """
+    if signal.pthread_sigmask(signal.SIG_BLOCK, []) or any(
+            signal.getsignal(sig) == signal.SIG_IGN
+            for sig in DEFAULT_SIGNALS if sig != signal.SIGPIPE):
+        return default_signals
+    return None
+
+
+# --------------------------------------------------------------------------
 # the private world
 
 class Spawned:
@@ -1244,7 +1279,8 @@ class Env:
         p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None
                              else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=self.child_env(env_extra), cwd=self.home)
+                             env=self.child_env(env_extra), cwd=self.home,
+                             preexec_fn=signals_preexec())
         if input is not None:
             # small inputs fit the pipe: the child reads them when it likes
             p.stdin.write(input.encode() if isinstance(input, str) else input)
@@ -1260,7 +1296,7 @@ class Env:
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            stdin=None if input is not None else subprocess.DEVNULL,
                            env=self.child_env(env_extra), cwd=self.home,
-                           timeout=timeout)
+                           timeout=timeout, preexec_fn=signals_preexec())
         out = r.stdout.decode('utf-8', 'replace')
         err = r.stderr.decode('utf-8', 'replace')
         self.history.append(_Run(label, action, out, err, token_ok=token_ok))
@@ -1278,6 +1314,7 @@ class Env:
         master, slave = os.openpty()
 
         def preexec():
+            default_signals()
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 

@@ -15,7 +15,10 @@ assert lower bounds on time (a wait happened) with generous upper bounds.
 
 import json
 import os
+import socket
+import ssl
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True     # keep the source tree clean
@@ -319,6 +322,119 @@ class BadBodies(FaultBase):
                    requests=1)
 
 
+class StreamingServer:
+    """
+    An HTTPS endpoint that answers every request with 200 and a body without
+    Content-Length that never ends: close-delimited, or chunked; counts
+    the bytes it got out.
+    """
+
+    def __init__(self, certfile, keyfile, chunked):
+        self.chunked = chunked
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certfile, keyfile)
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(8)
+        self.url = 'https://127.0.0.1:%d' % self.sock.getsockname()[1]
+        self.sent = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        piece = b'{"padding": "' + b'x' * 8192
+        try:
+            conn = self.ctx.wrap_socket(conn, server_side=True)
+            conn.settimeout(harness.RUN_TIMEOUT)
+            head = b''
+            while b'\r\n\r\n' not in head:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                head += data
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n' +
+                         (b'Transfer-Encoding: chunked\r\n' if self.chunked
+                          else b'Connection: close\r\n') + b'\r\n')
+            deadline = time.time() + harness.RUN_TIMEOUT
+            while not self.stop.is_set() and time.time() < deadline:
+                if self.chunked:
+                    conn.sendall(b'%x\r\n%s\r\n' % (len(piece), piece))
+                else:
+                    conn.sendall(piece)
+                self.sent += len(piece)
+                time.sleep(0.01)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+class EndlessBody(FaultBase):
+    """
+    A 200 with no Content-Length whose body never ends (close-delimited or
+    chunked): refused once it passes 64 KiB, at once, not when the timeout
+    runs out (curl's own size limit only sees a Content-Length).
+    """
+
+    def check(self, chunked):
+        srv = StreamingServer(self.env.server_cert, self.env.server_key, chunked)
+        self.addCleanup(srv.close)
+        self.env.write_config(extra='timeout = 10\n')
+        t = time.time()
+        res = self.env.run(['token'], env_extra={'GALILEO_API_URL': srv.url,
+                                                 'GALILEO_API_KEY': self.key})
+        took = time.time() - t
+        self.assertFails(res, 5, "the request to '%s' failed: response body over 64 KiB" % srv.url)
+        self.assertLess(took, 5, 'the body was read until the timeout')
+        self.assertLess(srv.sent, 4 * 1024 * 1024)
+        self.assertKeyringUnchanged(self.before)
+
+    def test_close_delimited(self):
+        self.check(chunked=False)
+
+    def test_chunked(self):
+        self.check(chunked=True)
+
+
+class StoreDuringOutage(FaultBase):
+    """
+    git 2.39 stores what get gave it (username=token, password=TOKEN, no
+    password_expiry_utc): with no token cache to recognise it, only the
+    exchange that verifies a new secret keeps it from replacing the key.
+    When that exchange cannot be made (the server down), nothing is stored.
+    """
+
+    def test_uncached_token_is_not_stored_while_the_server_is_down(self):
+        self.env.write_config(token_cache='none')
+        host = '127.0.0.1:%d' % self.server.port
+        rc, out, err = self.env.git(['credential', 'fill'], input='url=https://%s\n\n' % host)
+        self.assertEqual(rc, 0, err)
+        tok = parse_git_output(out)[0]['password']
+        self.server.push(Response(503, {'detail': 'down'}), times=None)
+        count = self.server.count
+        rc, _, err = self.env.git(['credential', 'approve'], input=git_lines(
+            'protocol=https', 'host=' + host, 'username=token', 'password=' + tok))
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(self.server.count, count, 'the store never tried to verify')
+        self.assertCredentialKept()
+        items = self.env.key_items()
+        self.assertEqual(len(items), 1, items)
+        self.assertSecretEqual(items[0].secret, self.key, 'stored credential')
+
+
 class Expiry(FaultBase):
     """Readable and unreadable expiries: what is handed out, and what cached."""
 
@@ -365,17 +481,18 @@ class Expiry(FaultBase):
     def test_fractional_seconds(self):
         self.check_format(lambda e: rfc3339(e, frac='987654', offset_minutes=-90))
 
-    def test_date_header_an_hour_ahead(self):
-        # the server's clock (Date and expires_at) an hour ahead of ours
-        self.server.push(self.server.token_reply(lifetime=1800, date_skew=3600))
+    def test_date_header_fifty_minutes_ahead(self):
+        # the server's clock (Date and expires_at) 50 minutes ahead of ours
+        # (more than an hour is not believed: test_lifetime.py)
+        self.server.push(self.server.token_reply(lifetime=1800, date_skew=3000))
         now = int(time.time())
         tok, exp = self.git_get()
         self.assertNear(exp, now + 1800, what='password_expiry_utc')
         self.assertCached(tok, expires_near=now + 1800)
 
-    def test_date_header_an_hour_behind(self):
-        # by our clock this expires_at is half an hour ago
-        self.server.push(self.server.token_reply(lifetime=1800, date_skew=-3600))
+    def test_date_header_fifty_minutes_behind(self):
+        # by our clock this expires_at is 20 minutes ago
+        self.server.push(self.server.token_reply(lifetime=1800, date_skew=-3000))
         now = int(time.time())
         tok, exp = self.git_get()
         self.assertNear(exp, now + 1800, what='password_expiry_utc')
@@ -512,6 +629,20 @@ class StaleToken(FaultBase):
         self.assertTrue(err.startswith(WARNING + "cannot reach '%s': timed out after 2 s"
                                        % self.url), err)
         self.assertEqual(self.server.count, 1)
+        self.assertKeyringUnchanged(self.before)
+
+    def test_token_that_expires_during_the_retries_is_not_served(self):
+        # 2 s left; each of the 3 attempts waits 1 s for a 503: by the time
+        # the refresh has failed, the cached token has expired
+        self.age_cached_token(left=2)
+        self.before = self.env.keyring_snapshot()
+        self.server.push(Response(503, {'detail': 'down'}, delay=1.0), times=None)
+        t = time.time()
+        res = self.env.run(['token'])
+        self.assertGreater(time.time() - t, 2, 'the retries ended before the token expired')
+        self.assertFails(res, 5, "the server '%s' failed the token request (HTTP 503; 3 attempts)"
+                         % self.url)
+        self.assertEqual(self.server.count, 3, 'refresh attempts')
         self.assertKeyringUnchanged(self.before)
 
     def test_401_fails(self):

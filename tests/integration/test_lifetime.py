@@ -109,6 +109,20 @@ class Freshness(LifetimeBase):
         t1 = self.token(expect_new=True)
         self.assertSecretEqual(self.token(expect_new=False), t1, 'cached token')
 
+    def test_margin_between_half_and_whole_lifetime(self):
+        # a lifetime between the margin and twice it (5-10 minutes with the
+        # default 300 s; here 20 s with refresh-margin 12): the margin is
+        # half the lifetime, 10 s, so the token is used for 10 s, not 8
+        self.env.write_config(extra='refresh-margin = 12\n')
+        wait_for_second_start()
+        self.server.push(self.server.token_reply(lifetime=20))
+        t1 = self.token(expect_new=True)
+        base = self.server.last.server_now
+        time.sleep(max(0, base + 9.2 - time.time()))
+        self.assertSecretEqual(self.token(expect_new=False), t1, 'cached token after 9 s')
+        time.sleep(max(0, base + 10.5 - time.time()))
+        self.assertNotEqual(self.token(expect_new=True), t1)
+
     def test_already_expired_expires_at(self):
         self.server.push(self.server.token_reply(expires_at=lambda now: rfc3339(now - 10)),
                          times=None)
@@ -152,10 +166,13 @@ class ExpiresAtFormats(LifetimeBase):
 
 
 class DateHeader(LifetimeBase):
-    """The lifetime counts from the server's Date; expiry is on the local clock."""
+    """
+    The lifetime counts from the server's Date, when that is at most an hour
+    off the local clock; expiry is on the local clock.
+    """
 
     def test_server_clock_ahead(self):
-        self.server.push(self.server.token_reply(lifetime=3600, date_skew=3600))
+        self.server.push(self.server.token_reply(lifetime=3600, date_skew=1800))
         now = int(time.time())
         tok, exp = self.get(expect_new=True)
         self.assertNear(exp, now + 3600)
@@ -164,14 +181,45 @@ class DateHeader(LifetimeBase):
     def test_server_clock_behind(self):
         # by the local clock this expires_at is now: without the Date
         # correction the token would count as already expired
-        self.server.push(self.server.token_reply(lifetime=3600, date_skew=-3600))
+        self.server.push(self.server.token_reply(lifetime=1800, date_skew=-1800))
         now = int(time.time())
         tok, exp = self.get(expect_new=True)
-        self.assertNear(exp, now + 3600)
+        self.assertNear(exp, now + 1800)
         self.get(expect_new=False)
 
+    def test_date_of_1970_is_not_believed(self):
+        # a proxy with a dead clock: Date 1970, expires_at 3 s from now.
+        # Believed, the 3 s would count from 1970 and last until 2080.
+        wait_for_second_start()
+        self.server.push(self.server.token_reply(
+            date_skew=-int(time.time()),
+            expires_at=lambda _server_now: rfc3339(time.time() + 3)))
+        now = int(time.time())
+        t1, exp = self.get(expect_new=True)
+        self.assertNear(exp, now + 3, slack=2)
+        rc, out, err = self.env.run(['status', '--json'])
+        self.assertEqual(rc, 0, err)
+        for t in json.loads(out)['servers'][0]['tokens']:
+            self.assertLessEqual(t['seconds_left'], 3, t)
+        # never served after the server's expiry
+        time.sleep(max(0, now + 3.5 - time.time()))
+        t2, exp2 = self.get(expect_new=True)
+        self.assertNotEqual(t1, t2)
+
+    def test_date_more_than_an_hour_off_is_not_believed(self):
+        for skew in (3700, -3700, -10 * 365 * 86400):
+            with self.subTest(skew=skew):
+                self.env.keyring_clear()
+                self.login(key=self.key, args=['--no-verify'])
+                # expires_at 600 s from the local now, whatever Date says
+                self.server.push(self.server.token_reply(
+                    date_skew=skew, expires_at=lambda _server_now: rfc3339(time.time() + 600)))
+                now = int(time.time())
+                tok, exp = self.get(expect_new=True)
+                self.assertNear(exp, now + 600)
+
     def test_status_reports_local_clock(self):
-        self.server.push(self.server.token_reply(lifetime=1800, date_skew=7200))
+        self.server.push(self.server.token_reply(lifetime=1800, date_skew=2400))
         now = int(time.time())
         self.token(expect_new=True)
         rc, out, err = self.env.run(['status', '--json'])

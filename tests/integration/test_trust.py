@@ -502,6 +502,7 @@ class PromptSignals(TrustBase):
         master, slave = pty.openpty()
 
         def preexec():
+            harness.default_signals()
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
