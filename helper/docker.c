@@ -23,25 +23,17 @@ static int docker_get(struct session *s, const char *given)
 	struct cached_token tok;
 	struct token_request r = { .org_config = NULL };
 	struct token_policy p;
-	char *out, *asked;
+	char *out;
 	int err;
 
 	if ((err = session_use_server(s, given, false)))
 		return err;
 	r.org_config = s->org_config;
 	session_policy(s, &p);
-	asked = login_url_username(given);
+	/* a ServerURL naming a user was refused above: one identity per server */
 	err = token_obtain(&p, &r, &cred, &tok);
 	if (err == GCERR_NOTFOUND)
-		err = login_first_use(s, &r, asked, false, &cred, &tok);
-	if (!err && !login_same_identity(asked, cred.username)) {
-		/* one identity per server: another user's request is not ours */
-		cached_token_release(&tok);
-		credential_release(&cred);
-		err = gc_error(GCERR_NOTFOUND, "the request names another user than the one stored for '%s'",
-			       s->server);
-	}
-	free(asked);
+		err = login_first_use(s, &r, NULL, false, &cred, &tok);
 	if (err)
 		return err;
 	/* docker and the containers tools send nothing with an empty Username */

@@ -1224,7 +1224,8 @@ class Env:
         p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None
                              else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=self.child_env(env_extra), cwd=self.home)
+                             env=self.child_env(env_extra), cwd=self.home,
+                             start_new_session=True)    # no terminal, as in _exec
         if input is not None:
             # small inputs fit the pipe: the child reads them when it likes
             p.stdin.write(input.encode() if isinstance(input, str) else input)
@@ -1236,11 +1237,14 @@ class Env:
         """Run argv in the private environment and record its output."""
         if isinstance(input, str):
             input = input.encode()
+        # a session of its own, without a controlling terminal: run from a
+        # person's terminal, a get or token with nothing stored would ask
+        # there (galileo-credential(1) FIRST USE)
         r = subprocess.run(argv, input=input,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            stdin=None if input is not None else subprocess.DEVNULL,
                            env=self.child_env(env_extra), cwd=self.home,
-                           timeout=timeout)
+                           timeout=timeout, start_new_session=True)
         out = r.stdout.decode('utf-8', 'replace')
         err = r.stderr.decode('utf-8', 'replace')
         self.history.append(_Run(label, action, out, err, token_ok=token_ok))
