@@ -202,6 +202,7 @@ class Request:
         self.headers = headers          # dict: lower-case name -> value
         self.credential = None          # ('api-key', k) | ('basic', u, p) | ('bearer', t)
         self.status = None
+        self.body = b''                 # the request body (a secret, maybe: never shown)
         self.token = None               # access_token handed out, if any
         self.time = time.time()         # when it arrived
         self.server_now = None          # token_reply's clock, when it answered
@@ -251,6 +252,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         req = Request(self.command, parsed.path, query, headers)
         req.credential = _credential_of(headers)
+        length = int(headers.get('content-length') or 0)
+        if 0 < length <= 65536:
+            req.body = self.rfile.read(length)     # what an SDK POSTs (may hold a key)
         generation = srv._generation
         wake = srv._wake
         resp = srv._next_response(req)
