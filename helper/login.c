@@ -91,9 +91,15 @@ int login_first_use(struct session *s, const struct token_request *r, const char
 	struct login_params lp = { .kind = "api-key", .org = r->org, .verify = true,
 				   .first_use = true };
 	bool known = !strcmp(s->server, s->home) || config_has_section(&s->cfg, s->server);
+	struct stack_entry *writer;
 
-	/* the "nothing stored" recorded stays the answer when nobody is asked */
-	if (!known || (git && git_prompts_off()) || !prompt_have_terminal())
+	/*
+	 * The "nothing stored" recorded stays the answer when nobody is asked,
+	 * and when nothing could store the answer (keystore = env): the first
+	 * message recorded wins, so the writer's reason is dropped.
+	 */
+	if (!known || (git && git_prompts_off()) || !prompt_have_terminal() ||
+	    stack_writer(session_stack(s), &writer))
 		return GCERR_NOTFOUND;
 	gc_error_clear();
 	gc_debug("nothing stored for '%s': asking on the terminal (first use)", s->server);

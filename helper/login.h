@@ -39,8 +39,9 @@ int login_run(struct session *s, const struct login_params *lp, struct gc_creden
 /*
  * First use: get or token found nothing stored for s->server (the
  * message of that is recorded).  When a person is there (a controlling
- * terminal that /dev/tty opens; for git, GIT_TERMINAL_PROMPT not "0") and
- * the server is known, log in on the terminal as login does and return 0
+ * terminal that /dev/tty opens; for git, GIT_TERMINAL_PROMPT not 0, false,
+ * no or off), the server is known and the stack has a writer, log in on
+ * the terminal as login does and return 0
  * with the new credential and a token of r's organization (transfer
  * full).  Otherwise, or when the person answers nothing, GCERR_NOTFOUND
  * with a message; any other failure as login's.  username: the one the

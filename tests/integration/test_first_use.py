@@ -323,6 +323,14 @@ class NotPrompted(FirstUseCase):
         self.assertEqual(self.server.count, before)
         self.assertEqual(self.env.key_items(), [])
 
+    def test_nothing_could_store_the_answer(self):
+        # keystore = env: nowhere to store a key, so nobody is asked
+        before = self.server.count
+        res = self.run_on_terminal([GIT, 'get'], self.git_request(), None,
+                                   env_extra={'GALILEO_CREDENTIAL_KEYSTORE': 'env'})
+        self.assertEqual((res.returncode, res.stdout, res.stderr, res.screen), (0, '', '', ''))
+        self.assertEqual(self.server.count, before)
+
     def test_a_stored_credential_is_not_asked_for_again(self):
         key = self.login()
         res = self.run_on_terminal([GIT, 'get'], self.git_request(), None)
