@@ -43,7 +43,13 @@ SDK_PACKAGE = 'galileo'
 SDK_VERSION = '1.33.1'
 INSTALL_TIMEOUT = 600
 NETWORK_ERRORS = ('ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT',
-                  'ENETUNREACH', 'EHOSTUNREACH', 'network request', 'getaddrinfo')
+                  'ENETUNREACH', 'EHOSTUNREACH', 'network request', 'getaddrinfo',
+                  'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT',
+                  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED')
+# node trusts its own CA list, not the system's; the system's holds the
+# CAs a site adds (a proxy's): npm checks the registry against it, as apt
+# and curl do, unless npm was told otherwise
+SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
 PROJECT = 'gc-sdk-test'
 
 SCRIPT = r'''
@@ -93,6 +99,9 @@ def install_sdk():
     env = dict(os.environ, npm_config_cache=os.path.join(base, 'npm-cache'),
                npm_config_update_notifier='false', npm_config_fund='false',
                npm_config_audit='false')
+    if os.path.exists(SYSTEM_CA_BUNDLE) and not any(
+            k.lower() == 'npm_config_cafile' for k in env):
+        env['npm_config_cafile'] = SYSTEM_CA_BUNDLE
     t = time.monotonic()
     try:
         r = subprocess.run(['npm', 'install', '--prefix', tmp, '--no-audit', '--no-fund',
