@@ -24,8 +24,8 @@ KWALLET-NOTES.md).  The scenarios of test_keepassxc.py, as they apply:
      killed after it keeps it;
   7. KWallet fails about 1% of its Secret Service sessions (KDE bug
      514194): a few hundred `token --refresh` and `login` calls in a row,
-     none failing, since a call that fails on its session runs once more
-     on a fresh one.  How long they take is printed.
+     none failing, since a call that fails on its session runs again on a
+     fresh one (at most twice).  How long they take is printed.
 
 `timeout = 3` in the config.  Needs kwalletd5 (libkf5wallet-bin) and the
 QCA plugins (libqca-qt5-2-plugins); skipped with the reason when missing.
