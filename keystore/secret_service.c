@@ -598,12 +598,13 @@ static void detect_provider(struct op *op)
  */
 static int connect_bus(struct op *op)
 {
-	struct pending *p = pending_new();
+	struct pending *p;
 	GAsyncResult *result;
 	GError *err = NULL;
 
 	if (session_bus)
-		return 0;
+		return 0;	/* connected already: a fresh session reuses the bus */
+	p = pending_new();
 	g_bus_get(G_BUS_TYPE_SESSION, cancellable(op), on_ready, p);
 	if (!(result = await(op, p)))
 		return waiting();

@@ -57,6 +57,14 @@ GENERATION = re.compile(r'\d{20}-\d{10}')
 WRITE_BACK = 5          # seconds KWallet keeps a change in memory before writing it
 STRESS_TOKENS = 200
 STRESS_LOGINS = 150
+# the sanitizer build runs about ten times slower: fewer calls there
+SANITIZED_SHARE = 4
+
+
+def sanitized():
+    """the program was built with --enable-sanitizers"""
+    with open(harness.program_path(), 'rb') as f:
+        return b'__asan_init' in f.read()
 
 _started = False
 
@@ -67,6 +75,12 @@ def setUpModule():
     if why:
         raise unittest.SkipTest(why)
     _started = True
+    # In the sanitizer build: GLib has no frame pointers, so LeakSanitizer's
+    # fast unwinder stops at g_malloc and lsan.supp cannot tell libsecret's
+    # known leak (as with KeePassXC: test_keepassxc.py) from ours.  The slow
+    # unwinder sees the whole stack; only here, since it slows every run.
+    os.environ['ASAN_OPTIONS'] = ':'.join(
+        o for o in (os.environ.get('ASAN_OPTIONS'), 'fast_unwind_on_malloc=0') if o)
     t = time.monotonic()
     env = kwallet.setUpEnvModule()
     sys.stderr.write('kwalletd5 started in %.2f s %r\n' % (time.monotonic() - t,
@@ -399,15 +413,18 @@ class Stress(KWalletCase):
         self.config()
         self.login()
         failed = []
+        tokens, logins = STRESS_TOKENS, STRESS_LOGINS
+        if sanitized():
+            tokens, logins = tokens // SANITIZED_SHARE, logins // SANITIZED_SHARE
         t0 = time.monotonic()
-        for n in range(STRESS_TOKENS):
+        for n in range(tokens):
             res = self.env.run(['token', '--refresh'])
             if res.returncode != 0:
                 failed.append(('token', n, res.stderr))
         t_tokens = time.monotonic() - t0
         t0 = time.monotonic()
         key = None
-        for n in range(STRESS_LOGINS):
+        for n in range(logins):
             key = self.env.new_key()
             self.server.accept_key(key)
             res = self.env.run(['login'], input=key + '\n')
@@ -415,7 +432,7 @@ class Stress(KWalletCase):
                 failed.append(('login', n, res.stderr))
         t_logins = time.monotonic() - t0
         sys.stderr.write('KWallet: %d token --refresh in %.1f s, %d login in %.1f s, %d failed\n'
-                         % (STRESS_TOKENS, t_tokens, STRESS_LOGINS, t_logins, len(failed)))
+                         % (tokens, t_tokens, logins, t_logins, len(failed)))
         self.assertEqual(failed, [])
         self.assertOneKey(key)
         self.assertEqual(len(self.env.token_items()), 1)
