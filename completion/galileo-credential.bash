@@ -1,12 +1,24 @@
 # bash completion for galileo-credential(1)                -*- shell-script -*-
 
-# servers named in the configuration file: "server =" and [URL] sections
+# servers that hold a stored credential: the docker dialect's list, bounded
+# to 2 s; nothing when the keystore cannot be reached (its line is on stdout,
+# and is no key of the JSON object)
+_galileo_credential_stored()
+{
+    command -v galileo-credential >/dev/null 2>&1 || return
+    timeout 2 galileo-credential --protocol=docker list </dev/null 2>/dev/null |
+        grep -o '[{,]"[a-z]*://[^"\\]*":' | sed 's/^[{,]"//; s/":$//'
+}
+
+# servers named in the configuration file ("server =" and [URL] sections),
+# and the servers with a stored credential
 _galileo_credential_servers()
 {
     local cfg=${GALILEO_CREDENTIAL_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/galileo-credential/config}
-    [[ -r $cfg ]] || return
-    sed -n -e 's/^[[:space:]]*server[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' \
-           -e 's/^[[:space:]]*\[\([^]]*\)\].*/\1/p' "$cfg" 2>/dev/null
+    [[ -r $cfg ]] &&
+        sed -n -e 's/^[[:space:]]*server[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' \
+               -e 's/^[[:space:]]*\[\([^]]*\)\].*/\1/p' "$cfg" 2>/dev/null
+    _galileo_credential_stored
 }
 
 _galileo_credential()
@@ -26,7 +38,7 @@ _galileo_credential()
     done
 
     case $prev in
-        --server) COMPREPLY=($(compgen -W "$(_galileo_credential_servers)" -- "$cur")); return ;;
+        --server) COMPREPLY=($(compgen -W "$(_galileo_credential_servers | sort -u)" -- "$cur")); return ;;
         --kind) COMPREPLY=($(compgen -W "api-key basic bearer" -- "$cur")); return ;;
         --org-id | --org-slug | --username | --min-ttl) return ;;
     esac

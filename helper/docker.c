@@ -2,6 +2,7 @@
 
 #include "helper/dialect.h"
 #include "helper/dockerproto.h"
+#include "helper/login.h"
 #include "helper/store.h"
 #include "lib/common.h"
 #include "token/policy.h"
@@ -29,7 +30,11 @@ static int docker_get(struct session *s, const char *given)
 		return err;
 	r.org_config = s->org_config;
 	session_policy(s, &p);
-	if ((err = token_obtain(&p, &r, &cred, &tok)))
+	/* a ServerURL naming a user was refused above: one identity per server */
+	err = token_obtain(&p, &r, &cred, &tok);
+	if (err == GCERR_NOTFOUND)
+		err = login_first_use(s, &r, NULL, false, &cred, &tok);
+	if (err)
 		return err;
 	/* docker and the containers tools send nothing with an empty Username */
 	out = dockerproto_format_get(given, *cred.username ? cred.username : "token", tok.token);

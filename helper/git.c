@@ -2,6 +2,7 @@
 
 #include "helper/dialect.h"
 #include "helper/gitproto.h"
+#include "helper/login.h"
 #include "helper/store.h"
 #include "lib/common.h"
 #include "lib/org.h"
@@ -76,13 +77,21 @@ static int write_answer(const struct git_request *req, const struct gc_credentia
 	return 0;
 }
 
+/* the user the request names: username=, else the url's userinfo; new string or NULL */
+static char *asked_username(const struct git_request *req)
+{
+	if (req->username)
+		return xstrdup(req->username);
+	return login_url_username(req->url);
+}
+
 static int git_get(struct session *s, const struct git_request *req)
 {
 	struct gc_credential cred;
 	struct cached_token tok;
 	struct token_request r = { 0 };
 	struct token_policy p;
-	char *org = NULL;
+	char *org = NULL, *asked = NULL;
 	int err;
 
 	if ((err = session_explicit_org(req->organization_id, req->organization_slug, &org)) ||
@@ -90,8 +99,18 @@ static int git_get(struct session *s, const struct git_request *req)
 		goto out;
 	r.org = org;
 	r.org_config = s->org_config;
+	asked = asked_username(req);
 	session_policy(s, &p);
 	err = token_obtain(&p, &r, &cred, &tok);
+	if (err == GCERR_NOTFOUND)
+		err = login_first_use(s, &r, asked, true, &cred, &tok);
+	if (!err && !login_same_identity(asked, cred.username)) {
+		/* one identity per server: another user's request is not ours */
+		cached_token_release(&tok);
+		credential_release(&cred);
+		err = gc_error(GCERR_NOTFOUND, "the request names another user than the one stored for '%s'",
+			       s->server);
+	}
 	if (err == GCERR_NOTFOUND) {
 		/* as git's own helpers: nothing here, let the next helper answer */
 		gc_debug("%s", gc_error_message() ? gc_error_message() : "nothing stored");
@@ -106,6 +125,7 @@ static int git_get(struct session *s, const struct git_request *req)
 		credential_release(&cred);
 	}
 out:
+	free(asked);
 	free(org);
 	return err;
 }

@@ -1,7 +1,7 @@
 #include "autoconfig.h"
 
 #include "helper/dialect.h"
-#include "helper/prompt.h"
+#include "helper/login.h"
 #include "helper/status.h"
 #include "helper/store.h"
 #include "lib/common.h"
@@ -122,76 +122,34 @@ static int parse_options(int argc, char **argv, const char *allowed, struct opti
 	return 0;
 }
 
-static char *login_prompt(const struct session *s, const struct options *o, const char *kind)
-{
-	if (!strcmp(kind, "basic"))
-		return xasprintf("Password for '%s' at '%s': ", o->username, s->server);
-	if (!strcmp(kind, "bearer"))
-		return xasprintf("Bearer token for '%s': ", s->server);
-	return xasprintf("Galileo API key for '%s': ", s->server);
-}
-
-/* the credential login was given, checked: exit 7 for what cannot be stored */
-static int login_credential(struct session *s, const struct options *o, const char *kind,
-			    struct gc_credential *cred)
-{
-	char *prompt = login_prompt(s, o, kind);
-	int err;
-
-	cred->secret = prompt_secret(prompt);
-	free(prompt);
-	if (!cred->secret || !*cred->secret)
-		return gc_error(GCERR_INPUT, "no secret given for '%s'; nothing stored", s->server);
-	cred->server = xstrdup(s->server);
-	cred->kind = xstrdup(kind);
-	cred->username = xstrdup(o->username ? o->username : "");
-	/* only what login was asked for is remembered as the default */
-	cred->organization = o->org_id ? xstrdup(o->org_id) :
-			     o->org_slug ? org_from_slug(o->org_slug) : xstrdup("");
-	if ((err = store_check_values(cred)))
-		return err;
-	if (store_is_jwt_key(cred))
-		return gc_error(GCERR_INPUT, "that is an access token (a JWT), not an API key; nothing stored for '%s'",
-				s->server);
-	return 0;
-}
-
 static int cmd_login(struct session *s, const struct options *o)
 {
-	struct gc_credential cred = { 0 };
-	struct cached_token tok = { 0 };
-	const char *kind = o->kind ? o->kind : "api-key";
-	struct token_request r = { 0 };
-	struct stack_entry *writer;
-	struct exchange_result res;
-	char *org = NULL;
+	struct login_params lp = { .kind = o->kind ? o->kind : "api-key",
+				   .username = o->username, .verify = !o->no_verify };
+	struct gc_credential cred;
+	struct cached_token tok;
+	char *org = NULL, *remembered = NULL;
 	int err;
 
-	if (!credential_kind_valid(kind))
-		return gc_error(GCERR_USAGE, "unknown kind '%s'; use api-key, basic or bearer", kind);
-	if (!strcmp(kind, "basic") && !o->username)
+	if (!credential_kind_valid(lp.kind))
+		return gc_error(GCERR_USAGE, "unknown kind '%s'; use api-key, basic or bearer", lp.kind);
+	if (!strcmp(lp.kind, "basic") && !o->username)
 		return gc_error(GCERR_USAGE, "--kind basic needs --username; see 'galileo-credential --help'");
 	if ((err = session_explicit_org(o->org_id, o->org_slug, &org)) ||
 	    (err = session_use_server(s, o->server, true)))
 		goto out;
-	/* find out the keystore can store before asking for anything */
-	if ((err = stack_writer(session_stack(s), &writer)) ||
-	    (err = login_credential(s, o, kind, &cred)))
-		goto out;
-	r.org = org;
-	r.org_config = s->org_config;
-	if (!o->no_verify) {
-		if ((err = session_exchange(s, &cred, token_org(&r, &cred), &res)))
-			goto out;
-		token_from_result(&res, &cred, &tok);
-	}
-	if ((err = store_write(s, &cred, tok.token ? &tok : NULL, token_org(&r, &cred))))
+	/* only what login was asked for is remembered as the default */
+	remembered = o->org_id ? xstrdup(o->org_id) : o->org_slug ? org_from_slug(o->org_slug) : NULL;
+	lp.organization = remembered;
+	lp.org = org;
+	if ((err = login_run(s, &lp, &cred, &tok)))
 		goto out;
 	fprintf(stderr, "galileo-credential: logged in to '%s'\n", s->server);
-out:
-	free(org);
 	cached_token_release(&tok);
 	credential_release(&cred);
+out:
+	free(remembered);
+	free(org);
 	return err;
 }
 
@@ -238,7 +196,10 @@ static int cmd_token(struct session *s, const struct options *o)
 	r.org = org;
 	r.org_config = s->org_config;
 	session_policy(s, &p);
-	if ((err = token_obtain(&p, &r, &cred, &tok)))
+	err = token_obtain(&p, &r, &cred, &tok);
+	if (err == GCERR_NOTFOUND)
+		err = login_first_use(s, &r, NULL, false, &cred, &tok);
+	if (err)
 		goto out;
 	if (r.min_ttl && tok.expires_at > 0 && tok.expires_at - (int64_t)time(NULL) < r.min_ttl)
 		err = gc_error(GCERR_NETWORK, "the server '%s' gives tokens for less than the %ld s asked for; ask for less with --min-ttl",

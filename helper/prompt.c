@@ -3,6 +3,7 @@
 #include "helper/prompt.h"
 #include "lib/common.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
@@ -92,13 +93,11 @@ static void release_signals(void)
 			sigaction(caught[i], &old_actions[i], NULL);
 }
 
-char *prompt_secret(const char *prompt)
+/* the terminal tty with echo off for one line; NULL on EOF or an oversize line */
+static char *read_quietly(FILE *tty, const char *prompt)
 {
 	char *secret = NULL;
-	FILE *tty;
 
-	if (!isatty(STDIN_FILENO) || !(tty = fopen("/dev/tty", "r+")))
-		return prompt_read_line(stdin);
 	fputs(prompt, tty);
 	fflush(tty);
 	if (tcgetattr(fileno(tty), &saved) == 0) {
@@ -113,6 +112,39 @@ char *prompt_secret(const char *prompt)
 		release_signals();
 		fputc('\n', tty);
 	}
+	return secret;
+}
+
+bool prompt_have_terminal(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+char *prompt_terminal(const char *prompt)
+{
+	char *secret;
+	FILE *tty;
+
+	if (!(tty = fopen("/dev/tty", "r+e")))
+		return NULL;
+	secret = read_quietly(tty, prompt);
+	fclose(tty);
+	return secret;
+}
+
+char *prompt_secret(const char *prompt)
+{
+	char *secret;
+	FILE *tty;
+
+	if (!isatty(STDIN_FILENO) || !(tty = fopen("/dev/tty", "r+")))
+		return prompt_read_line(stdin);
+	secret = read_quietly(tty, prompt);
 	fclose(tty);
 	return secret;
 }

@@ -5,6 +5,7 @@
 #ifndef GC_PROMPT_H
 #define GC_PROMPT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define SECRET_LINE_MAX (64 * 1024)
@@ -17,6 +18,16 @@
  * (secret_free), or NULL on EOF or an oversize line (with a message).
  */
 char *prompt_secret(const char *prompt);
+
+/*
+ * The secret from the controlling terminal alone, whatever stdin is (first
+ * use: stdin holds the request), as prompt_secret reads it.  NULL when
+ * there is no terminal, on EOF or an oversize line.
+ */
+char *prompt_terminal(const char *prompt);
+
+/* a person may be there: the process has a controlling terminal that opens */
+bool prompt_have_terminal(void);
 
 /* one line of f, as prompt_secret reads stdin */
 char *prompt_read_line(FILE *f);

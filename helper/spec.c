@@ -2,6 +2,7 @@
 
 #include "helper/dialect.h"
 #include "helper/dockerproto.h"
+#include "helper/login.h"
 #include "lib/common.h"
 #include "lib/tokentime.h"
 #include "lib/url.h"
@@ -81,7 +82,10 @@ int spec_get(struct session *s, FILE *in)
 		goto out;
 	r.org_config = s->org_config;
 	session_policy(s, &p);
-	if ((err = token_obtain(&p, &r, &cred, &tok)))
+	err = token_obtain(&p, &r, &cred, &tok);
+	if (err == GCERR_NOTFOUND)
+		err = login_first_use(s, &r, NULL, false, &cred, &tok);
+	if (err)
 		goto out;
 	if ((out = spec_answer(&tok))) {
 		printf("%s\n", out);

@@ -164,7 +164,7 @@ static int store_rules(struct session *s, const struct gc_credential *cred,
 	if ((err = session_known(s, &known, stored)))
 		return err;
 	if (!known)
-		return refused("'%s' is not a known Galileo server; nothing stored (log in with 'galileo-credential login --server URL', or add a [URL] section to the configuration)",
+		return refused("'%s' is not a known Galileo server; nothing stored (this helper holds Galileo credentials only: in docker's config name it in credHelpers for the Galileo server, not as credsStore; to add a server, log in with 'galileo-credential login --server URL' or add a [URL] section to the configuration)",
 			       s->server);
 	if (stored->secret && !strcmp(stored->secret, cred->secret) &&
 	    !strcmp(stored->kind, cred->kind) && !strcmp(stored->username, cred->username)) {

@@ -63,6 +63,14 @@ class Demo:
         print('   program:   %s' % env.program)
         print('   endpoint:  %s/v1/token (local HTTPS, throwaway CA)' % env.server_url)
         print('   keyring:   private gnome-keyring on a private D-Bus session')
+        # the README's default tier, the kernel keyring, unless this machine
+        # refuses it (a container's seccomp profile): then say so
+        why_not = harness.kernel_keys_usable()
+        env.write_config(token_cache=None if why_not is None else 'keystore')
+        if why_not is None:
+            print('   tokens:    token-cache = keyctl, the default (the kernel user keyring)')
+        else:
+            print('   tokens:    token-cache = keystore, not the default keyctl: %s' % why_not)
 
         # 1. login
         key = env.new_key()

@@ -222,6 +222,7 @@ class Request:
         self.headers = headers          # dict: lower-case name -> value
         self.credential = None          # ('api-key', k) | ('basic', u, p) | ('bearer', t)
         self.status = None
+        self.body = b''                 # the request body (a secret, maybe: never shown)
         self.token = None               # access_token handed out, if any
         self.time = time.time()         # when it arrived
         self.server_now = None          # token_reply's clock, when it answered
@@ -271,6 +272,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         req = Request(self.command, parsed.path, query, headers)
         req.credential = _credential_of(headers)
+        length = int(headers.get('content-length') or 0)
+        if 0 < length <= 65536:
+            req.body = self.rfile.read(length)     # what an SDK POSTs (may hold a key)
         generation = srv._generation
         wake = srv._wake
         resp = srv._next_response(req)
@@ -1280,7 +1284,8 @@ class Env:
                              else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=self.child_env(env_extra), cwd=self.home,
-                             preexec_fn=signals_preexec())
+                             preexec_fn=signals_preexec(),
+                             start_new_session=True)    # no terminal, as in _exec
         if input is not None:
             # small inputs fit the pipe: the child reads them when it likes
             p.stdin.write(input.encode() if isinstance(input, str) else input)
@@ -1292,11 +1297,15 @@ class Env:
         """Run argv in the private environment and record its output."""
         if isinstance(input, str):
             input = input.encode()
+        # a session of its own, without a controlling terminal: run from a
+        # person's terminal, a get or token with nothing stored would ask
+        # there (galileo-credential(1) FIRST USE)
         r = subprocess.run(argv, input=input,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            stdin=None if input is not None else subprocess.DEVNULL,
                            env=self.child_env(env_extra), cwd=self.home,
-                           timeout=timeout, preexec_fn=signals_preexec())
+                           timeout=timeout, preexec_fn=signals_preexec(),
+                           start_new_session=True)
         out = r.stdout.decode('utf-8', 'replace')
         err = r.stderr.decode('utf-8', 'replace')
         self.history.append(_Run(label, action, out, err, token_ok=token_ok))

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,11 +46,13 @@ class Bash(GCTestCase):
         if not os.path.exists(BASH_COMPLETION):
             self.skipTest('bash-completion is not installed (Debian package bash-completion)')
 
-    def complete(self, line, func='_galileo_credential'):
-        env = self.env.child_env({'LINE': line, 'FUNC': func, 'SCRIPT': BASH_SCRIPT,
-                                  'BASH_COMPLETION': BASH_COMPLETION})
+    def complete(self, line, func='_galileo_credential', env_extra=None):
+        extra = {'LINE': line, 'FUNC': func, 'SCRIPT': BASH_SCRIPT,
+                 'BASH_COMPLETION': BASH_COMPLETION}
+        extra.update(env_extra or {})
+        env = self.env.child_env(extra)
         r = subprocess.run(['bash', '-c', DRIVER], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=30)
+                           stderr=subprocess.PIPE, timeout=30, start_new_session=True)
         self.assertEqual(r.stderr.decode(), '')
         return sorted(x for x in r.stdout.decode().split('\n') if x)
 
@@ -82,6 +85,30 @@ class Bash(GCTestCase):
         self.assertEqual(self.complete('galileo-credential token --server '),
                          sorted([self.url, 'https://api.acme.rungalileo.io']))
 
+    def test_stored_servers(self):
+        # issue 18 item 7: --server also offers the servers that hold a
+        # stored credential (here two with no [section] in the configuration)
+        for server in ('https://api.stored-one.example', 'https://api.stored-two.example:8443'):
+            self.login(args=['--server', server, '--no-verify'], accept=False)
+        t0 = time.monotonic()
+        got = self.complete('galileo-credential token --server ')
+        took = time.monotonic() - t0
+        self.assertEqual(got, sorted([self.url, 'https://api.stored-one.example',
+                                      'https://api.stored-two.example:8443']))
+        self.assertLess(took, 2.5, 'completion took %.2f s' % took)
+        self.assertEqual(self.complete('galileo-credential login --server https://api.stored-t'),
+                         ['https://api.stored-two.example:8443'])
+
+    def test_stored_servers_with_the_keystore_unreachable(self):
+        # no D-Bus session: the configured servers only, nothing printed, quickly
+        self.login(args=['--server', 'https://api.stored-one.example', '--no-verify'],
+                   accept=False)
+        t0 = time.monotonic()
+        got = self.complete('galileo-credential token --server ',
+                            env_extra={'DBUS_SESSION_BUS_ADDRESS': None})
+        self.assertEqual(got, [self.url])
+        self.assertLess(time.monotonic() - t0, 2.5)
+
     def test_exec_completes_the_command(self):
         self.assertIn('python3', self.complete('galileo-credential exec -- pytho'))
 
@@ -94,6 +121,26 @@ class Zsh(GCTestCase):
         r = subprocess.run(['zsh', '-n', ZSH_SCRIPT], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=30)
         self.assertEqual((r.returncode, r.stdout), (0, b''))
+
+    def test_stored_servers(self):
+        # the same servers through zsh's own completion system (compsys):
+        # _galileo_credential_servers called with _describe captured
+        if not shutil.which('zsh'):
+            self.skipTest('zsh is not installed')
+        self.login(args=['--server', 'https://api.stored-one.example', '--no-verify'],
+                   accept=False)
+        script = (
+            'autoload -Uz compinit; compinit -u -D\n'
+            '_describe() { shift 3; print -l -- ${(P)1}; }\n'
+            '_arguments() { return 1; }\n'     # the file's last line runs the completer
+            'source %s\n'
+            '_galileo_credential_servers\n' % ZSH_SCRIPT)
+        env = self.env.child_env({'ZDOTDIR': self.env.root})
+        r = subprocess.run(['zsh', '-f', '-c', script], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30, start_new_session=True)
+        got = sorted(x for x in r.stdout.decode().split('\n') if x)
+        self.assertEqual(got, sorted([self.url, 'https://api.stored-one.example']),
+                         r.stderr.decode())
 
 
 if __name__ == '__main__':

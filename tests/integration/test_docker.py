@@ -180,9 +180,34 @@ class Raw(DockerBase):
                                                    self.env.new_key()))
         self.assertDockerError(res)
         self.assertIn("'https://registry.example.com' is not a known Galileo server", res.stdout)
+        # the one line says how to configure docker instead (issue 18 item 2)
+        self.assertIn('credHelpers', res.stdout)
+        self.assertIn('not as credsStore', res.stdout)
         rc, out, err = self.docker('list', '')
         self.assertEqual(json.loads(out), {self.url: ''})
         self.assertTrue(key)
+
+    def test_one_identity_per_server(self):
+        # galileo-credential(1) DOCKER DIALECT: docker names no user in a
+        # get; a ServerURL that does is refused, never answered
+        key = self.env.new_key()
+        self.server.accept_key(key)
+        rc, out, err = self.docker('store', self.store_json(self.url, 'alice', key))
+        self.assertEqual((rc, err), (0, ''), out)
+        count = self.server.count
+        host = '127.0.0.1:%d' % self.server.port
+        for given in ('https://bob@%s' % host, 'https://alice@%s' % host):
+            res = self.docker('get', given + '\n')
+            self.assertDockerError(res)
+            self.assertIn('refused server URL', res.stdout)
+        self.assertEqual(self.server.count, count)
+        for given in (self.url, host):
+            with self.subTest(given=given):
+                rc, out, err = self.docker('get', given + '\n')
+                self.assertEqual((rc, err), (0, ''), out)
+                doc = json.loads(out)
+                self.assertEqual(doc['Username'], 'alice')
+                self.assertSecretEqual(doc['Secret'], self.server.last.token, 'Secret')
 
     def test_list_empty_and_canonical(self):
         rc, out, err = self.docker('list', '')

@@ -223,6 +223,46 @@ class Get(GitBase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(parse_git_output(out)[0]['username'], 'alice')
 
+    def test_one_identity_per_server(self):
+        # galileo-credential(1) GIT DIALECT, one identity per server: a
+        # request naming another user than the stored one is not answered
+        pw = self.env.new_key('gp-test-')
+        self.server.accept_basic('alice', pw)
+        self.login(key=pw, args=['--kind', 'basic', '--username', 'alice'], accept=False)
+        count = self.server.count
+        for extra in (('username=bob',), ('username=Alice',)):
+            with self.subTest(extra=extra):
+                self.assertEqual(self.helper('get', *extra), (0, '', ''))
+        bob_url = 'url=https://bob@%s/repo.git' % self.host
+        self.assertEqual(self.env.run(['get'], input=git_lines(bob_url), argv0=GIT),
+                         (0, '', ''))
+        # and through real git: https://bob@HOST gets nothing from us
+        rc, out, err = self.env.git(['credential', 'fill'],
+                                    input=git_lines('url=https://bob@%s' % self.host))
+        self.assertNotIn('password=', out)
+        self.assertEqual(self.server.count, count, 'a request for bob reached the endpoint')
+        for extra in (('username=alice',), ('username=token',), ('username=',), ()):
+            with self.subTest(extra=extra):
+                rc, out, err = self.helper('get', *extra)
+                self.assertEqual(rc, 0, err)
+                d = parse_git_output(out)[0]
+                self.assertEqual(d['username'], 'alice')
+                self.assertSecretEqual(d['password'], self.server.last.token, 'password')
+        rc, out, err = self.env.run(['get'], argv0=GIT, input=git_lines(
+            'url=https://alice@%s/repo.git' % self.host))
+        self.assertIn('password=', out)
+        # token always answers
+        self.token(expect_new=False)
+
+    def test_any_username_is_answered_when_none_is_stored(self):
+        self.login()
+        for extra in (('username=bob',), ('username=token',)):
+            with self.subTest(extra=extra):
+                rc, out, err = self.helper('get', *extra)
+                self.assertEqual(rc, 0, err)
+                self.assertSecretEqual(parse_git_output(out)[0]['password'],
+                                       self.server.last.token, 'password')
+
     def test_authtype_capability(self):
         self.login(args=['--no-verify'])
         before = int(time.time())
