@@ -46,7 +46,8 @@ struct token_tier {
  */
 const struct token_tier *tier_keyctl(void);
 
-/* t becomes the tier kept by module m, which supports GC_SUPPORTS_TOKENS */
-void tier_keystore_init(struct token_tier *t, const struct gc_keystore_module *m);
+/* t becomes the tier kept by the stack entry e, whose module supports GC_SUPPORTS_TOKENS */
+struct stack_entry;
+void tier_keystore_init(struct token_tier *t, struct stack_entry *e);
 
 #endif

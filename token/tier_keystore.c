@@ -1,19 +1,21 @@
 #include "autoconfig.h"
 
 #include "token/tier.h"
+#include "keystore/stack.h"
 #include "lib/common.h"
 
 #include <string.h>
 
 /*
  * Tokens kept by a keystore backend (token-cache = keystore, and where the
- * kernel's quota is full): the module's token slots, its statuses turned
- * into the program's codes.
+ * kernel's quota is full): the module's token slots, called through the
+ * stack (which contains them and checks their answers), its statuses
+ * turned into the program's codes.
  */
 
-static const struct gc_keystore_module *mod(const struct token_tier *t)
+static struct stack_entry *entry(const struct token_tier *t)
 {
-	return t->data;
+	return (struct stack_entry *)t->data;
 }
 
 static int code(int status)
@@ -29,18 +31,18 @@ static int ks_get(const struct token_tier *t, const char *server, const char *or
 		  char **payload)
 {
 	*payload = NULL;
-	return code(mod(t)->token_get(server, org, payload));
+	return code(stack_token_get(entry(t), server, org, payload));
 }
 
 static int ks_put(const struct token_tier *t, const char *server, const char *org,
 		  const char *payload, int64_t expires_at)
 {
-	return code(mod(t)->token_store(server, org, payload, expires_at));
+	return code(stack_token_store_payload(entry(t), server, org, payload, expires_at));
 }
 
 static int ks_erase(const struct token_tier *t, const char *server, const char *org)
 {
-	int err = code(mod(t)->token_erase(server, org));
+	int err = code(stack_token_erase(entry(t), server, org));
 
 	return err == GCERR_NOTFOUND ? 0 : err;
 }
@@ -50,10 +52,10 @@ static int ks_list(const struct token_tier *t, const char *server,
 {
 	*out = NULL;
 	*n = 0;
-	return code(mod(t)->token_list(server, out, n));
+	return code(stack_token_list(entry(t), server, out, n));
 }
 
-void tier_keystore_init(struct token_tier *t, const struct gc_keystore_module *m)
+void tier_keystore_init(struct token_tier *t, struct stack_entry *e)
 {
 	memset(t, 0, sizeof(*t));
 	t->name = "keystore";
@@ -61,5 +63,5 @@ void tier_keystore_init(struct token_tier *t, const struct gc_keystore_module *m
 	t->put = ks_put;
 	t->erase = ks_erase;
 	t->list = ks_list;
-	t->data = m;
+	t->data = e;
 }
