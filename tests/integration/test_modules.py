@@ -193,6 +193,25 @@ class Modules(ModulesBase):
     def installed_header(self):
         return Built.installed('module.h')
 
+    def test_the_minimal_module_of_the_manual_builds_and_works(self):
+        # the code shown in galileo-credential-module(7), as installed
+        page = open(Built.installed('galileo-credential-module.7')).read()
+        section = page.split('.SH A MINIMAL MODULE', 1)[1].split('.SH ', 1)[0]
+        code = section.split('.EX\n', 1)[1].split('.EE\n', 1)[0]
+        for roff, c in (('\\-', '-'), ("\\(aq", "'"), ('\\(dq', '"'), ('\\e', '\\')):
+            code = code.replace(roff, c)
+        d = Built.module_dir_copy('minimal')
+        src = os.path.join(self.tmp, 'keystore-mine.c')
+        with open(src, 'w') as f:
+            f.write(code)
+        run(['cc'] + CFLAGS + Built.cflags + ['-o', os.path.join(d, 'keystore-mine.so'), src])
+        key = self.env.new_key()
+        self.server.accept_key(key)
+        self.env.write_config(extra='keystore = mine secret-service\n')
+        rc, out, err = self.gc(['token'], which=d, env_extra={'MY_KEY': key})
+        self.assertEqual((rc, err), (0, ''))
+        self.assertEqual(self.server.last.credential, ('api-key', key))
+
     def test_teardown_is_called_before_exit(self):
         self.configure('example secret-service')
         rc, out, err = self.gc(['status'], env_extra={'GALILEO_CREDENTIAL_DEBUG': '1'})
