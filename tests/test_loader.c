@@ -99,7 +99,7 @@ static void assert_refused(const char *path, const char *naming, const char *why
 
 static void test_policy(void **state)
 {
-	char ok[128], gw[128], dir[128], inside[128], sticky[128], in_sticky[128], link[128];
+	char ok[128], gw[128], dir[128], inside[256], sticky[128], in_sticky[256], link[128];
 	char *real = NULL;
 
 	(void)state;
