@@ -308,8 +308,10 @@ class Modules(ModulesBase):
         rc, out, err = self.env.run(['token'], env_extra=dict(env, GALILEO_API_KEY=key))
         self.assertEqual((rc, err), (0, ''))
         self.assertEqual(self.server.last.credential, ('api-key', key))
+        # and names the stacks that need no desktop (issue 18 item 5)
         self.assertFails(self.env.run(['token'], env_extra=env), 6,
-                         "the keystore 'secret-service' is not installed here")
+                         "the keystore 'secret-service' is not installed here",
+                         "'keystore = env persistent-keyring'", "'keystore = env pass'")
         # but a stack the user wrote fails closed on it
         self.env.write_config(extra='keystore = secret-service\n')
         self.assertFails(self.env.run(['token'], env_extra=dict(env, GALILEO_API_KEY=key)), 6,
