@@ -275,6 +275,30 @@ static void check_asked(const struct gc_keystore_module *m)
 	n_asked = 0;
 }
 
+/*
+ * A sanitizer (a build with --enable-sanitizers) reports an invalid free
+ * and exits 1: end as an uninstrumented build would, so the parent sees
+ * the crash for what it is.
+ */
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+static void sanitizer_died(void)
+{
+	signal(SIGABRT, SIG_DFL);
+	raise(SIGABRT);
+}
+
+/* a crash is the child's death by its signal, which the parent names */
+static void crashes_are_deaths(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	if (__sanitizer_set_death_callback)
+		__sanitizer_set_death_callback(sanitizer_died);
+}
+
 void child_run(int report_fd, check_step step)
 {
 	const struct gc_keystore_module *m;
@@ -282,6 +306,7 @@ void child_run(int report_fd, check_step step)
 
 	report = report_fd;
 	setpgid(0, 0);	/* the parent kills the whole group at a deadline */
+	crashes_are_deaths();
 	if (pipe2(p, O_CLOEXEC) || dup2(p[1], STDOUT_FILENO) < 0) {
 		child_say("stop", "cannot set up a pipe for the module's stdout: %s", strerror(errno));
 		_exit(0);
