@@ -262,7 +262,6 @@ static void shield_stdout(void)
 static void unshield_stdout(void)
 {
 	fflush(stdout);		/* the module's text, if any, into /dev/null */
-	clearerr(stdout);
 	dup2(c.saved_stdout, STDOUT_FILENO);
 	close(c.saved_stdout);
 	c.saved_stdout = -1;

@@ -589,7 +589,8 @@ static int trust_above(void)
 	int ret = GC_STATUS_SUCCESS;
 
 	if (!real)
-		return oom();
+		return fail(GC_STATUS_ERROR, "cannot resolve the password store '%s': %s",
+			    shown(conf.dir), strerror(errno));
 	while (ret == GC_STATUS_SUCCESS && (slash = strrchr(real, '/'))) {
 		*slash = '\0';
 		ret = trust_path(*real ? real : "/", 1);
