@@ -4,7 +4,10 @@
  * it.  The stack ends the program on a breach (exit 6 naming the module);
  * the module checker reports it.  Each function returns NULL for an answer
  * that keeps the interface, else what is wrong, as a phrase to follow
- * "get() answered ..." (never quoting a value: it may be a secret).
+ * "get() answered ..." (never quoting a value: it may be a secret).  The
+ * shape is judged (NULLs, empties, sizes, kinds, whose credential), not
+ * the store's data: a control character planted in the keyring is
+ * escaped where it is printed and refused where it would be sent.
  */
 #ifndef GC_KEYSTORE_ANSWER_H
 #define GC_KEYSTORE_ANSWER_H

@@ -69,11 +69,12 @@ enum gc_status {
 
 /*
  * One credential (galileo-credential(1), WHAT IS STORED).  Every string is
- * NUL-terminated UTF-8 without control characters, never NULL ("" when
- * unknown) but for secret in list() results.  Strings a module hands back
- * are malloc()ed and become the program's: it wipes and frees them.
- * Limits: server 2048 bytes, kind, username and organization 1024, secret
- * 65536 (at least one byte).
+ * NUL-terminated, never NULL ("" when unknown) but for secret in list()
+ * results, and holds what the store holds (the program stores UTF-8
+ * without control characters, and escapes or refuses anything else it
+ * reads).  Strings a module hands back are malloc()ed and become the
+ * program's: it wipes and frees them.  Limits: server 2048 bytes; kind,
+ * username and organization 1024; secret 65536 and at least one byte.
  */
 struct gc_credential {
 	char *server;		/* canonical: scheme://host[:port][/prefix] */

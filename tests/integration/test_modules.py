@@ -447,7 +447,7 @@ class Contained(ModulesBase):
         for what, phrase in (('null-secret', 'success with a NULL secret'),
                              ('empty-secret', 'success with an empty secret'),
                              ('huge-secret', 'a secret over 65536 bytes'),
-                             ('control', 'a username with a control character'),
+                             ('bad-kind', 'an unknown kind (not api-key, basic or bearer)'),
                              ('other-server', 'the credential of another server'),
                              ('bad-status', 'a status that is no enum gc_status')):
             with self.subTest(what=what):

@@ -30,14 +30,14 @@ static const struct gc_services *svc;
 
 static const char *const whats[] = {
 	"hang", "print", "segv", "bus", "ill", "fpe", "abort", "exit",
-	"null-secret", "empty-secret", "huge-secret", "control", "other-server",
+	"null-secret", "empty-secret", "huge-secret", "bad-kind", "other-server",
 	"bad-status", "list-secret", "no-message", "static-secret", "prompt", "run",
 	"run-hang", NULL,
 };
 
 /* the breaches of an answer: these answer even without MISBEHAVE_KEY */
 static const char *const bad_answers[] = {
-	"null-secret", "empty-secret", "huge-secret", "control", "other-server",
+	"null-secret", "empty-secret", "huge-secret", "bad-kind", "other-server",
 	"bad-status", "static-secret", NULL,
 };
 
@@ -134,8 +134,8 @@ static int answer(const char *server, struct gc_credential *out, const char *wha
 	if (!is_bad_answer(what) && (!key || !svc->home_server || strcmp(server, svc->home_server)))
 		return GC_STATUS_NOTFOUND;
 	out->server = dup_or_die(!strcmp(what, "other-server") ? "https://other.example" : server);
-	out->kind = dup_or_die("api-key");
-	out->username = dup_or_die(!strcmp(what, "control") ? "line\nbreak" : "");
+	out->kind = dup_or_die(!strcmp(what, "bad-kind") ? "password" : "api-key");
+	out->username = dup_or_die("");
 	out->organization = dup_or_die("");
 	if (!strcmp(what, "null-secret")) {
 		out->secret = NULL;
