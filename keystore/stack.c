@@ -536,7 +536,8 @@ struct stack_entry *stack_token_store(struct keystore_stack *st)
 	return e;
 }
 
-int stack_token_get(struct stack_entry *e, const char *server, const char *org, char **payload)
+int stack_token_get(const struct stack_entry *e, const char *server, const char *org,
+		    char **payload)
 {
 	const char *why;
 	int status;
@@ -554,8 +555,8 @@ int stack_token_get(struct stack_entry *e, const char *server, const char *org, 
 	return status;
 }
 
-int stack_token_store_payload(struct stack_entry *e, const char *server, const char *org,
-			      const char *payload, int64_t expires_at)
+int stack_token_store_payload(const struct stack_entry *e, const char *server,
+			      const char *org, const char *payload, int64_t expires_at)
 {
 	int status;
 
@@ -565,7 +566,7 @@ int stack_token_store_payload(struct stack_entry *e, const char *server, const c
 	return status;
 }
 
-int stack_token_erase(struct stack_entry *e, const char *server, const char *org)
+int stack_token_erase(const struct stack_entry *e, const char *server, const char *org)
 {
 	int status;
 
@@ -575,8 +576,8 @@ int stack_token_erase(struct stack_entry *e, const char *server, const char *org
 	return status;
 }
 
-int stack_token_list(struct stack_entry *e, const char *server, struct gc_token_item **out,
-		     size_t *n)
+int stack_token_list(const struct stack_entry *e, const char *server,
+		     struct gc_token_item **out, size_t *n)
 {
 	const char *why;
 	int status;

@@ -154,12 +154,13 @@ struct stack_entry *stack_token_store(struct keystore_stack *st);
  * recorded for any but success and notfound.  *payload and *out transfer
  * full.
  */
-int stack_token_get(struct stack_entry *e, const char *server, const char *org, char **payload);
-int stack_token_store_payload(struct stack_entry *e, const char *server, const char *org,
-			      const char *payload, int64_t expires_at);
-int stack_token_erase(struct stack_entry *e, const char *server, const char *org);
-int stack_token_list(struct stack_entry *e, const char *server, struct gc_token_item **out,
-		     size_t *n);
+int stack_token_get(const struct stack_entry *e, const char *server, const char *org,
+		    char **payload);
+int stack_token_store_payload(const struct stack_entry *e, const char *server,
+			      const char *org, const char *payload, int64_t expires_at);
+int stack_token_erase(const struct stack_entry *e, const char *server, const char *org);
+int stack_token_list(const struct stack_entry *e, const char *server,
+		     struct gc_token_item **out, size_t *n);
 
 /* ---- credentials ------------------------------------------------------ */
 

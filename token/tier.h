@@ -48,6 +48,6 @@ const struct token_tier *tier_keyctl(void);
 
 /* t becomes the tier kept by the stack entry e, whose module supports GC_SUPPORTS_TOKENS */
 struct stack_entry;
-void tier_keystore_init(struct token_tier *t, struct stack_entry *e);
+void tier_keystore_init(struct token_tier *t, const struct stack_entry *e);
 
 #endif

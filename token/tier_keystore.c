@@ -13,9 +13,9 @@
  * turned into the program's codes.
  */
 
-static struct stack_entry *entry(const struct token_tier *t)
+static const struct stack_entry *entry(const struct token_tier *t)
 {
-	return (struct stack_entry *)t->data;
+	return t->data;
 }
 
 static int code(int status)
@@ -55,7 +55,7 @@ static int ks_list(const struct token_tier *t, const char *server,
 	return code(stack_token_list(entry(t), server, out, n));
 }
 
-void tier_keystore_init(struct token_tier *t, struct stack_entry *e)
+void tier_keystore_init(struct token_tier *t, const struct stack_entry *e)
 {
 	memset(t, 0, sizeof(*t));
 	t->name = "keystore";
