@@ -3,8 +3,10 @@
  * the galileo-credential source tree, against the installed header only
  * (galileo-credential-module(7)):
  *
- *   cc -shared -fPIC $(pkg-config --cflags galileo-credential-module) \
+ *   cc -shared -fPIC -Wall -Wextra -Werror \
+ *      $(pkg-config --cflags galileo-credential-module) \
  *      -o keystore-example.so keystore-example.c
+ *   galileo-credential-module-check -o dir=/tmp/example-store ./keystore-example.so
  *   install -m 644 keystore-example.so \
  *      "$(pkg-config --variable=moduledir galileo-credential-module)"
  *
@@ -12,7 +14,8 @@
  * "example.dir" (mode 0700, files 0600; a plain file is no place for a real
  * secret: this is a demonstration).  "example.status = unavailable",
  * "locked" or "error" makes every operation answer that status, so a
- * stack's actions can be watched.
+ * stack's actions can be watched.  Both options are declared in the
+ * table, so a misspelt one is an error naming the line.
  */
 #include <galileo-credential/module.h>
 
@@ -52,6 +55,24 @@ static int imposed(void)
 	return -1;
 }
 
+/* the declared options' checks: NULL when the value is fine, else a hint */
+static const char *check_dir(const char *value)
+{
+	return value[0] == '/' ? NULL : "use an absolute path";
+}
+
+static const char *check_status(const char *value)
+{
+	return strcmp(value, "unavailable") && strcmp(value, "locked") && strcmp(value, "error") ?
+	       "use unavailable, locked or error" : NULL;
+}
+
+static const struct gc_option options[] = {
+	{ "dir", check_dir },
+	{ "status", check_status },
+	{ NULL, NULL },
+};
+
 /* DIR/HEX-OF-SERVER into buf; 0, or a status after the line */
 static int path_of(const char *server, char *buf, size_t len)
 {
@@ -79,6 +100,19 @@ static int example_open(void)
 	return st >= 0 ? st : GC_STATUS_SUCCESS;
 }
 
+/* the strings of c, the secret wiped first; c left empty */
+static void free_credential(struct gc_credential *c)
+{
+	if (c->secret)
+		svc->wipe(c->secret, strlen(c->secret));
+	free(c->secret);
+	free(c->server);
+	free(c->kind);
+	free(c->username);
+	free(c->organization);
+	memset(c, 0, sizeof(*c));
+}
+
 static int example_get(const char *server, struct gc_credential *out)
 {
 	char path[4096], buf[8192], *field[FIELDS], *p;
@@ -87,8 +121,13 @@ static int example_get(const char *server, struct gc_credential *out)
 
 	if (st >= 0 || (st = path_of(server, path, sizeof(path))))
 		return st;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? GC_STATUS_NOTFOUND : GC_STATUS_ERROR;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return GC_STATUS_NOTFOUND;
+		svc->error("the example keystore cannot read its file for '%s': %s", server,
+			   strerror(errno));
+		return GC_STATUS_ERROR;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0) {
@@ -101,8 +140,7 @@ static int example_get(const char *server, struct gc_credential *out)
 		if ((p = strchr(p, '\n')))
 			*p = '\0';
 	}
-	memset(out, 0, sizeof(*out));
-	if (i == FIELDS) {
+	if (i == FIELDS && *field[3]) {
 		out->server = strdup(server);
 		out->kind = strdup(field[0]);
 		out->username = strdup(field[1]);
@@ -110,7 +148,9 @@ static int example_get(const char *server, struct gc_credential *out)
 		out->secret = strdup(field[3]);
 	}
 	svc->wipe(buf, sizeof(buf));
-	if (!out->secret) {
+	if (!out->server || !out->kind || !out->username || !out->organization || !out->secret) {
+		/* on failure *out is left as it came: empty */
+		free_credential(out);
 		svc->error("the example keystore's file for '%s' is malformed", server);
 		return GC_STATUS_ERROR;
 	}
@@ -172,45 +212,66 @@ static char *server_of(const char *name)
 	return out;
 }
 
+/* every stored credential: a malloc()ed array the program frees (transfer full) */
 static int example_list(struct gc_credential **out, size_t *n)
 {
+	struct gc_credential *list = NULL, *bigger;
 	char dir[4096];
 	struct dirent *d;
+	size_t count = 0;
 	DIR *dp;
 	int st = imposed();
 
-	*out = NULL;
-	*n = 0;
 	if (st >= 0 || (st = path_of("", dir, sizeof(dir))))
 		return st;
-	if (!(dp = opendir(dir)))
-		return errno == ENOENT ? GC_STATUS_SUCCESS : GC_STATUS_ERROR;
+	if (!(dp = opendir(dir))) {
+		if (errno == ENOENT)
+			return GC_STATUS_SUCCESS;
+		svc->error("the example keystore cannot read '%s': %s", dir, strerror(errno));
+		return GC_STATUS_ERROR;
+	}
 	while ((d = readdir(dp))) {
-		struct gc_credential c;
+		struct gc_credential c = { 0 };
 		char *server = server_of(d->d_name);
 
 		if (server && example_get(server, &c) == GC_STATUS_SUCCESS) {
 			svc->wipe(c.secret, strlen(c.secret));
 			free(c.secret);
 			c.secret = NULL;
-			*out = realloc(*out, (*n + 1) * sizeof(**out));
-			(*out)[(*n)++] = c;
+			if (!(bigger = realloc(list, (count + 1) * sizeof(*list)))) {
+				free_credential(&c);
+				free(server);
+				break;
+			}
+			list = bigger;
+			list[count++] = c;
 		}
 		free(server);
 	}
 	closedir(dp);
+	*out = list;
+	*n = count;
 	return GC_STATUS_SUCCESS;
+}
+
+/* nothing is held between calls; a module with a connection closes it here */
+static void example_teardown(void)
+{
+	svc->debug("example: done");
 }
 
 static const struct gc_keystore_module example = {
 	.interface_version = EXAMPLE_INTERFACE_VERSION,
+	.size = sizeof(struct gc_keystore_module),
 	.name = "example",
 	.supports = GC_SUPPORTS_WRITE,
+	.options = options,
 	.open = example_open,
 	.get = example_get,
 	.store = example_store,
 	.erase = example_erase,
 	.list = example_list,
+	.teardown = example_teardown,
 };
 
 const struct gc_keystore_module *gc_keystore_module_init(const struct gc_services *services)

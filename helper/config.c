@@ -7,6 +7,7 @@
 #include "keystore/loader.h"
 #include "keystore/stack.h"
 
+#include <galileo-credential/module.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -299,6 +300,7 @@ static int set_option(struct config *cfg, bool in_section, const char *path,
 	o->module = module;
 	o->key = xstrdup(dot + 1);
 	o->value = xstrdup(value);
+	o->line = line;
 	return 0;
 }
 
@@ -535,4 +537,65 @@ const char *config_option(const struct config *cfg, const char *module, const ch
 		if (!strcmp(cfg->options[i].module, module) && !strcmp(cfg->options[i].key, key))
 			v = cfg->options[i].value;
 	return v;
+}
+
+bool config_has_options(const struct config *cfg, const char *module)
+{
+	for (size_t i = 0; i < cfg->nr_options; i++)
+		if (!strcmp(cfg->options[i].module, module))
+			return true;
+	return false;
+}
+
+/* "a, b and c", the keys declared, for the message; new string */
+static char *declared_keys(const struct gc_option *declared)
+{
+	char *list = xstrdup(""), *next;
+	size_t n = 0;
+
+	while (declared && declared[n].key)
+		n++;
+	for (size_t i = 0; i < n; i++) {
+		next = xasprintf("%s%s%s", list, i == 0 ? "" : i + 1 == n ? " and " : ", ",
+				 declared[i].key);
+		free(list);
+		list = next;
+	}
+	return list;
+}
+
+static const struct gc_option *declaration(const struct gc_option *declared, const char *key)
+{
+	for (size_t i = 0; declared && declared[i].key; i++)
+		if (!strcmp(declared[i].key, key))
+			return &declared[i];
+	return NULL;
+}
+
+int config_check_options(const struct config *cfg, const char *module,
+			 const struct gc_option *declared)
+{
+	const char *path = cfg->path ? cfg->path : "config", *hint;
+
+	for (size_t i = 0; i < cfg->nr_options; i++) {
+		const struct config_option *o = &cfg->options[i];
+		const struct gc_option *d;
+		char *keys;
+		int err;
+
+		if (strcmp(o->module, module))
+			continue;
+		if (!(d = declaration(declared, o->key))) {
+			keys = declared_keys(declared);
+			err = gc_error(GCERR_FAIL, "%s:%u: unknown key '%s.%s': the keystore '%s' %s%s",
+				       path, o->line, module, o->key, module,
+				       *keys ? "takes " : "takes no options", keys);
+			free(keys);
+			return err;
+		}
+		if (d->check && (hint = d->check(o->value)))
+			return gc_error(GCERR_FAIL, "%s:%u: bad %s.%s '%s'; %s", path, o->line,
+					module, o->key, o->value, hint);
+	}
+	return 0;
 }

@@ -24,7 +24,10 @@ struct config_option {
 	char *module;
 	char *key;
 	char *value;
+	unsigned int line;	/* where the file sets it */
 };
+
+struct gc_option;
 
 struct config_section {
 	char *server;		/* canonical (url_canonicalize) */
@@ -87,5 +90,17 @@ bool config_has_section(const struct config *cfg, const char *server);
 
 /* the value of "module.key", or NULL */
 const char *config_option(const struct config *cfg, const char *module, const char *key);
+
+/* the file sets at least one option for module */
+bool config_has_options(const struct config *cfg, const char *module);
+
+/*
+ * Every "module.KEY = value" line of the file names a KEY that declared
+ * lists (a NULL-key-ended array; NULL: none) and a value its check takes
+ * (galileo-credential-module(7) OPTIONS).  0, or GCERR_FAIL with
+ * "PATH:LINE: what is wrong".
+ */
+int config_check_options(const struct config *cfg, const char *module,
+			 const struct gc_option *declared);
 
 #endif

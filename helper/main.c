@@ -7,6 +7,7 @@
 
 #include "helper/dialect.h"
 #include "helper/session.h"
+#include "keystore/contain.h"
 #include "lib/common.h"
 
 #include <errno.h>
@@ -103,6 +104,9 @@ static int run(enum dialect d, int argc, char **argv)
 		config_init(&s.cfg);
 		return native_main(&s, argc, argv);
 	}
+	/* a module's crash or hang, too, is one line where the dialect wants it */
+	if (d == DIALECT_DOCKER)
+		contain_report_on_stdout();
 	err = session_init(&s);
 
 	if (!err) {

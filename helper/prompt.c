@@ -3,10 +3,15 @@
 #include "helper/prompt.h"
 #include "lib/common.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 char *prompt_read_line(FILE *f)
@@ -147,4 +152,94 @@ char *prompt_secret(const char *prompt)
 	secret = read_quietly(tty, prompt);
 	fclose(tty);
 	return secret;
+}
+
+/* ---- the prompt service of modules ------------------------------------- */
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void put(int fd, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* one line of the terminal fd before deadline; new string or NULL */
+static char *tty_line(int fd, long long deadline)
+{
+	size_t cap = SECRET_LINE_MAX + 2, len = 0;
+	char *buf = xmalloc(cap);
+
+	while (len < cap - 1 && !memchr(buf, '\n', len)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline - monotonic_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) == 0)
+			break;
+		r = read(fd, buf + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	if (!memchr(buf, '\n', len)) {
+		secret_freezero(buf, cap);
+		return NULL;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf;
+}
+
+int prompt_tty(const char *text, bool secret, long long deadline, char **answer)
+{
+	const char *no = getenv("GIT_TERMINAL_PROMPT");
+	char *line = NULL;
+	int fd;
+
+	if (answer)
+		*answer = NULL;
+	if ((no && !strcmp(no, "0")) ||
+	    (fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+		return -1;
+	if (!secret) {
+		put(fd, text);
+		put(fd, "\n");
+	} else if (tcgetattr(fd, &saved) == 0) {
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		put(fd, text);
+		saved_fd = fd;
+		catch_signals();
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+		line = tty_line(fd, deadline);
+		tcsetattr(fd, TCSAFLUSH, &saved);
+		saved_fd = -1;
+		release_signals();
+		put(fd, "\n");
+	}
+	close(fd);
+	if (secret && !line)
+		return -1;
+	if (answer)
+		*answer = line;
+	return 0;
 }

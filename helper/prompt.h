@@ -32,4 +32,15 @@ bool prompt_have_terminal(void);
 /* one line of f, as prompt_secret reads stdin */
 char *prompt_read_line(FILE *f);
 
+/*
+ * The prompt service modules are lent (galileo-credential-module(7)
+ * SERVICES): on the controlling terminal only (never stdin, which belongs
+ * to git's or docker's protocol), and not at all when GIT_TERMINAL_PROMPT
+ * is 0.  secret: show text, read one line with echo off, handled as
+ * prompt_secret() handles signals, until deadline (CLOCK_MONOTONIC
+ * milliseconds); *answer a new string (secret_free).  Otherwise show text
+ * as one line.  0, or -1: no terminal, no answer in time, end of input.
+ */
+int prompt_tty(const char *text, bool secret, long long deadline, char **answer);
+
 #endif

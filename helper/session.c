@@ -1,5 +1,6 @@
 #include "autoconfig.h"
 
+#include "helper/prompt.h"
 #include "helper/session.h"
 #include "helper/context.h"
 #include "keystore/loader.h"
@@ -99,6 +100,16 @@ static const char *module_option(const char *module, const char *key)
 	return option_source ? config_option(option_source, module, key) : NULL;
 }
 
+static bool module_has_options(const char *module)
+{
+	return option_source && config_has_options(option_source, module);
+}
+
+static int module_check_options(const char *module, const struct gc_option *declared)
+{
+	return option_source ? config_check_options(option_source, module, declared) : 0;
+}
+
 static int settle(struct session *s)
 {
 	const char *cache;
@@ -124,13 +135,17 @@ static int settle(struct session *s)
 	s->stack.settings.interactive = isatty(STDERR_FILENO);
 	s->stack.settings.home_server = s->home;
 	s->stack.settings.option = module_option;
+	s->stack.settings.has_options = module_has_options;
+	s->stack.settings.check_options = module_check_options;
+	s->stack.settings.prompt = prompt_tty;
 	option_source = &s->cfg;
 	/*
 	 * An unknown backend fails closed, even when a cached token would do;
 	 * but the default stack names secret-service, which a headless install
 	 * leaves out: there it is merely unavailable.
 	 */
-	if ((err = stack_check(&s->stack, !strcmp(stack_spec(s), STACK_DEFAULT))))
+	if ((err = stack_check(&s->stack, !strcmp(stack_spec(s), STACK_DEFAULT))) ||
+	    (err = stack_check_options(&s->stack)))
 		return err;
 	context_of(s->config_path, &s->stack, &s->cfg, s->context);
 	gc_debug("server '%s', keystore '%s', token-cache '%s', context %s", s->server,
@@ -191,7 +206,7 @@ static const struct token_tier *keystore_tier(struct session *s)
 		gc_debug("the keystore cannot hold tokens");
 		return NULL;
 	}
-	tier_keystore_init(&s->keystore_tier, e->mod);
+	tier_keystore_init(&s->keystore_tier, e);
 	tier_bind(&s->keystore_tier, s->context);
 	return &s->keystore_tier;
 }

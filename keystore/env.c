@@ -49,7 +49,7 @@ static int env_get(const char *server, struct gc_credential *out)
 }
 
 static const struct gc_keystore_module env_module = {
-	.interface_version = GC_MODULE_INTERFACE_VERSION,
+	GC_MODULE_TABLE_HEADER,
 	.name = "env",
 	.supports = 0,
 	.get = env_get,

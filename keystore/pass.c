@@ -2,7 +2,7 @@
 #include "autoconfig.h"
 #endif
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* pipe2, environ, posix_spawn_file_actions_addclosefrom_np */
+#define _GNU_SOURCE	/* environ, stpcpy */
 #endif
 
 #include <galileo-credential/module.h>
@@ -10,21 +10,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,13 +62,21 @@
  *
  * The secret only ever travels on pipes: stdin of `pass insert`, stdout of
  * `gpg --decrypt`; never argv or the environment, and every buffer that
- * held it is wiped.
+ * held it is wiped.  Every child runs through the program's run service
+ * (services->run()), in a process group of its own killed at the deadline.
+ *
+ * The store is trusted only as ssh trusts its files: the store and the
+ * directories up to the entries, the .gpg-id in use and each entry read
+ * must be owned by the user or root and writable by nobody else, and no
+ * directory above the store may be writable by others unless sticky.
+ * Otherwise the backend is locked, naming the path: another user could
+ * have added a recipient (every later login would encrypt the key to
+ * them too) or swapped an entry (tokens would come from their account).
  */
 
 #define DEFAULT_PREFIX	"galileo-credential"
 #define TMP_TAG		".gc-tmp-"	/* hidden: `pass ls` and list() skip it */
 #define ENTRY_MAX	(64 * 1024)	/* an entry is a few hundred bytes */
-#define LOG_MAX		(16 * 1024)	/* stderr and status kept of one child */
 #define NAME_MAX_LEN	200		/* encoded names + ".gpg" fit NAME_MAX */
 #define MAX_WORDS	32		/* recipients, words of PASSWORD_STORE_GPG_OPTS */
 #define MAX_GRIPS	64
@@ -138,13 +141,6 @@ static void op_begin(void)
 static long long ms_left(void)
 {
 	return deadline - now_ms();
-}
-
-static void nap(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* report the one line of a failure; returns status */
@@ -290,16 +286,6 @@ static void secret_free(char *s, size_t n)
 
 /* ---- children ------------------------------------------------------------ */
 
-struct child {
-	const char *input;	/* for stdin, may be a secret; NULL: /dev/null */
-	size_t input_len;
-	struct buf out;		/* stdout, may be a secret */
-	struct buf err;		/* stderr, for debug lines only */
-	struct buf status;	/* fd 3: gpg --status-fd */
-	int code;		/* exit status; -1 when killed or unknown */
-	int timed_out;
-};
-
 /*
  * The terminal gpg-agent may show a pinentry on, for a person at it: our
  * stdio are often pipes (git runs us so), so GPG_TTY is found from the
@@ -381,174 +367,10 @@ nomem:
 	return NULL;
 }
 
-/*
- * Start argv[0] (a full path) in a process group of its own, so that a
- * timeout kills everything it started, with stdin on in_fd (or /dev/null),
- * stdout, stderr and fd 3 on out[].  0 or -1.
- */
-static int spawn(char *const argv[], char *const envp[], int in_fd, const int out[3],
-		 pid_t *pid)
+/* the lines of a child's stderr, for debug only */
+static void debug_lines(const char *what, const char *text)
 {
-	static const int reset[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD,
-				     SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2 };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dfl;
-	int rc = 0;
-
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
-		sigaddset(&dfl, reset[i]);
-	if (posix_spawn_file_actions_init(&fa))
-		return -1;
-	if (posix_spawnattr_init(&attr)) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -1;
-	}
-	rc |= posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-				       POSIX_SPAWN_SETSIGDEF);
-	rc |= posix_spawnattr_setpgroup(&attr, 0);
-	rc |= posix_spawnattr_setsigmask(&attr, &none);
-	rc |= posix_spawnattr_setsigdefault(&attr, &dfl);
-	if (in_fd < 0)
-		rc |= posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	else
-		rc |= posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-	/* dup2 onto the same number clears close-on-exec (glibc >= 2.29, musl) */
-	for (int i = 0; i < 3; i++)
-		rc |= posix_spawn_file_actions_adddup2(&fa, out[i], i + 1);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-	/* descriptors of the program without close-on-exec (its locks) stay ours */
-	rc |= posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-#endif
-	if (!rc)
-		rc = posix_spawn(pid, argv[0], &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	return rc ? -1 : 0;
-}
-
-/* write what stdin still needs; the descriptor, or -1 once closed */
-static int feed(struct child *c, int in, size_t *sent)
-{
-	ssize_t w = 0;
-
-	if (*sent < c->input_len)
-		w = send(in, c->input + *sent, c->input_len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (w > 0)
-		*sent += (size_t)w;
-	else if (w < 0 && (errno == EAGAIN || errno == EINTR))
-		return in;
-	if (w < 0 || *sent == c->input_len) {
-		close(in);	/* end of input: pass insert --multiline reads to EOF */
-		return -1;
-	}
-	return in;
-}
-
-/* read one chunk of fd into b; the descriptor, or -1 once closed */
-static int drain(int fd, struct buf *b)
-{
-	char chunk[4096];
-	ssize_t r = read(fd, chunk, sizeof(chunk));
-
-	if (r > 0) {
-		buf_add(b, chunk, (size_t)r);
-		svc->wipe(chunk, (size_t)r);
-		return fd;
-	}
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return fd;
-	close(fd);
-	return -1;
-}
-
-/* move stdin and the outputs until all are closed or the time is up; closes fds */
-static void pump(struct child *c, int in, int rd[3])
-{
-	struct buf *dst[3] = { &c->out, &c->err, &c->status };
-	size_t sent = 0;
-
-	for (;;) {
-		struct pollfd p[4];
-		int slot[4], np = 0;
-		long long left = ms_left();
-
-		if (in >= 0) {
-			p[np] = (struct pollfd){ .fd = in, .events = POLLOUT };
-			slot[np++] = 3;
-		}
-		for (int i = 0; i < 3; i++)
-			if (rd[i] >= 0) {
-				p[np] = (struct pollfd){ .fd = rd[i], .events = POLLIN };
-				slot[np++] = i;
-			}
-		if (np == 0)
-			return;
-		if (left <= 0)
-			break;
-		if (poll(p, (nfds_t)np, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
-			break;
-		for (int k = 0; k < np; k++) {
-			if (!p[k].revents)
-				continue;
-			if (slot[k] == 3)
-				in = feed(c, in, &sent);
-			else
-				rd[slot[k]] = drain(rd[slot[k]], dst[slot[k]]);
-		}
-	}
-	c->timed_out = 1;
-	if (in >= 0)
-		close(in);
-	for (int i = 0; i < 3; i++)
-		if (rd[i] >= 0)
-			close(rd[i]);
-}
-
-/* 1 once pid has ended, its wait status in *st (-1: not known) */
-static int ended(pid_t pid, int *st)
-{
-	pid_t r;
-
-	do
-		r = waitpid(pid, st, WNOHANG);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		*st = -1;	/* SIGCHLD ignored by the program: reaped already */
-	return r != 0;
-}
-
-/* wait for the child within the time left; past it, kill its whole group */
-static void reap(pid_t pid, struct child *c)
-{
-	int st = -1, i;
-
-	while (!c->timed_out && !ended(pid, &st)) {
-		if (ms_left() <= 0)
-			c->timed_out = 1;
-		else
-			nap(5);
-	}
-	if (!c->timed_out) {
-		c->code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		return;
-	}
-	/* SIGTERM first: gpg then removes the output file it was writing */
-	kill(-pid, SIGTERM);
-	for (i = 0; i < 40 && !ended(pid, &st); i++)
-		nap(5);
-	kill(-pid, SIGKILL);
-	if (i == 40)
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-	c->code = -1;
-}
-
-static void debug_lines(const char *what, const struct buf *b)
-{
-	const char *p = b->p, *nl;
+	const char *p = text, *nl;
 	int n = 0;
 
 	while (p && *p && n++ < 20) {
@@ -558,58 +380,38 @@ static void debug_lines(const char *what, const struct buf *b)
 	}
 }
 
-static void close_pair(int p[2])
-{
-	for (int i = 0; i < 2; i++)
-		if (p[i] >= 0)
-			close(p[i]);
-}
-
 /*
- * Run argv, feeding c->input, collecting the outputs, within the time left.
- * 0, or -1 when it could not be started (c->code -1 then too).
+ * Run argv (argv[0] a full path) through the program's run service:
+ * input on its stdin, gpg's status lines on fd 3, each output kept up to
+ * ENTRY_MAX bytes, killed with its process group when the operation's
+ * time is up.  GC_STATUS_SUCCESS once it ended (r->exit_code,
+ * r->timed_out), else what the service said; release r with
+ * svc->run_release() either way.
  */
-static int run(char *const argv[], int for_pass, struct child *c)
+static int run(const char *const argv[], int for_pass, const char *input, size_t input_len,
+	       struct gc_run *r)
 {
-	int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } }, sv[2] = { -1, -1 };
-	int wr[3], rd[3], ret = -1;
 	char **envp = child_env(for_pass);
-	pid_t pid;
+	int status;
 
-	c->code = -1;
+	memset(r, 0, sizeof(*r));
+	r->size = sizeof(*r);
+	r->exit_code = -1;
 	if (!envp)
-		return -1;
-	for (int i = 0; i < 3; i++)
-		if (pipe2(pipes[i], O_CLOEXEC) || fcntl(pipes[i][0], F_SETFL, O_NONBLOCK))
-			goto out;
-	/* a socket for stdin: send(MSG_NOSIGNAL) cannot raise SIGPIPE in the program */
-	if (c->input && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		goto out;
-	for (int i = 0; i < 3; i++)
-		wr[i] = pipes[i][1];
+		return GC_STATUS_ERROR;
+	r->argv = argv;
+	r->envp = (const char *const *)envp;
+	r->input = input;
+	r->input_len = input_len;
+	r->want_fd3 = 1;
+	r->max_output = ENTRY_MAX;
+	r->timeout_ms = ms_left() > 0 ? ms_left() : 1;
 	svc->debug("pass: running %s %s", argv[0], argv[1] ? argv[1] : "");
-	if (spawn(argv, envp, sv[1], wr, &pid))
-		goto out;
-	for (int i = 0; i < 3; i++) {
-		close(pipes[i][1]);
-		pipes[i][1] = -1;
-		rd[i] = pipes[i][0];
-		pipes[i][0] = -1;
-	}
-	if (sv[1] >= 0)
-		close(sv[1]);
-	sv[1] = -1;
-	pump(c, sv[0], rd);
-	sv[0] = -1;
-	reap(pid, c);
-	debug_lines("stderr", &c->err);
-	ret = 0;
-out:
-	for (int i = 0; i < 3; i++)
-		close_pair(pipes[i]);
-	close_pair(sv);
+	status = svc->run(r);
 	env_free(envp);
-	return ret;
+	if (status == GC_STATUS_SUCCESS)
+		debug_lines("stderr", r->errors);
+	return status;
 }
 
 /* ---- configuration and the store --------------------------------------- */
@@ -731,19 +533,95 @@ static char *read_small(const char *path, size_t max)
 {
 	struct buf b = { .max = max };
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	char chunk[4096];
+	ssize_t r;
 
 	if (fd < 0)
 		return NULL;
-	while (fd >= 0 && !b.overflow)
-		fd = drain(fd, &b);
-	if (fd >= 0)
-		close(fd);
+	while (!b.overflow && ((r = read(fd, chunk, sizeof(chunk))) > 0 ||
+			       (r < 0 && errno == EINTR)))
+		if (r > 0)
+			buf_add(&b, chunk, (size_t)r);
+	svc->wipe(chunk, sizeof(chunk));
+	close(fd);
 	if (b.overflow || !b.p) {
 		buf_free(&b);
 		errno = EFBIG;
 		return NULL;
 	}
 	return b.p;
+}
+
+/* ---- trust ------------------------------------------------------------------ */
+
+/*
+ * path (stat in st) is the user's or root's and nobody else may write it;
+ * sticky_ok: a sticky directory above the store (/tmp) counts as safe.
+ * GC_STATUS_SUCCESS, or GC_STATUS_LOCKED naming the path.
+ */
+static int trusted(const char *path, const struct stat *st, int sticky_ok)
+{
+	if (st->st_uid != geteuid() && st->st_uid != 0)
+		return fail(GC_STATUS_LOCKED, "the password store is not safe to use: '%s' is owned by "
+			    "uid %u, not by you or root, so another user could add a recipient or "
+			    "swap an entry; chown it to yourself", shown(path), (unsigned int)st->st_uid);
+	if ((st->st_mode & 022) && !(sticky_ok && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)))
+		return fail(GC_STATUS_LOCKED, "the password store is not safe to use: '%s' is writable "
+			    "by group or others, so another user could add a recipient or swap an "
+			    "entry; run 'chmod go-w %s'", shown(path), shown(path));
+	return GC_STATUS_SUCCESS;
+}
+
+/* trusted(), for a path that may not exist (nothing there: nothing to fear) */
+static int trust_path(const char *path, int sticky_ok)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return GC_STATUS_SUCCESS;
+	return trusted(path, &st, sticky_ok);
+}
+
+/* every directory above the store, up to / (sticky ones are safe) */
+static int trust_above(void)
+{
+	char *real = realpath(conf.dir, NULL), *slash;
+	int ret = GC_STATUS_SUCCESS;
+
+	if (!real)
+		return fail(GC_STATUS_ERROR, "cannot resolve the password store '%s': %s",
+			    shown(conf.dir), strerror(errno));
+	while (ret == GC_STATUS_SUCCESS && (slash = strrchr(real, '/'))) {
+		*slash = '\0';
+		ret = trust_path(*real ? real : "/", 1);
+		if (!*real)
+			break;
+	}
+	free(real);
+	return ret;
+}
+
+/* the store and each directory from it down to the prefix */
+static int trust_store(void)
+{
+	char *d = store_path(conf.prefix, ""), *slash;
+	size_t root = strlen(conf.dir);
+	int ret;
+
+	if (!d)
+		return oom();
+	if ((ret = trust_above()) || (ret = trust_path(conf.dir, 0)))
+		goto out;
+	while (strlen(d) > root) {
+		if ((ret = trust_path(d, 0)))
+			break;
+		if (!(slash = strrchr(d, '/')) || (size_t)(slash - d) < root)
+			break;
+		*slash = '\0';
+	}
+out:
+	free(d);
+	return ret;
 }
 
 /* recipients as pass finds them: $PASSWORD_STORE_KEY, else the .gpg-id lines */
@@ -762,6 +640,11 @@ static int load_recipients(void)
 	if (!(id_path = find_gpg_id()))
 		return fail(GC_STATUS_UNAVAILABLE, "the password store '%s' has no .gpg-id; "
 			    "run 'pass init GPG-ID'", shown(conf.dir));
+	/* a recipient someone else could have added is never encrypted to */
+	if (trust_path(id_path, 0)) {
+		free(id_path);
+		return GC_STATUS_LOCKED;
+	}
 	conf.recipients_copy = read_small(id_path, 64 * 1024);
 	free(id_path);
 	if (!conf.recipients_copy)
@@ -786,9 +669,13 @@ static int load_store(void)
 {
 	struct stat st;
 
+	int ret;
+
 	if (stat(conf.dir, &st) || !S_ISDIR(st.st_mode))
 		return fail(GC_STATUS_UNAVAILABLE, "no password store at '%s'; run 'pass init GPG-ID' "
 			    "(or set pass.store-dir)", shown(conf.dir));
+	if ((ret = trust_store()))
+		return ret;
 	return load_recipients();
 }
 
@@ -803,7 +690,8 @@ static char *find_program(const char *name)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path; *p; p += n + (p[n] == ':')) {
 		n = strcspn(p, ":");
-		if (n == 0 || !(dir = strndup(p, n)))
+		/* never relative to the working directory: git runs us inside a repository */
+		if (n == 0 || p[0] != '/' || !(dir = strndup(p, n)))
 			continue;
 		full = join(dir, "/", name, NULL);
 		free(dir);
@@ -880,8 +768,8 @@ static int can_decrypt(const char *line)
 /* keygrips of the recipients' secret (sub)keys that can decrypt */
 static int secret_grips(char grips[][41], size_t *n)
 {
-	char *argv[2 * MAX_WORDS + 10];
-	struct child c = { .out.max = LOG_MAX, .err.max = LOG_MAX, .status.max = LOG_MAX };
+	const char *argv[2 * MAX_WORDS + 10];
+	struct gc_run c;
 	size_t k = 0;
 	int want = 0;
 
@@ -898,15 +786,13 @@ static int secret_grips(char grips[][41], size_t *n)
 		argv[k++] = conf.recipients[i];
 	argv[k] = NULL;
 	*n = 0;
-	if (run(argv, 0, &c) || c.timed_out) {
-		buf_free(&c.out);
-		buf_free(&c.err);
-		buf_free(&c.status);
+	if (run(argv, 0, NULL, 0, &c) != GC_STATUS_SUCCESS || c.timed_out) {
+		svc->run_release(&c);
 		return fail(GC_STATUS_ERROR, "gpg did not list the keys of the password store within "
 			    "%ld seconds; " AGENT_HINT, timeout_s());
 	}
 	/* gpg exits 2 when one of several recipients has no secret key: read on */
-	for (const char *l = c.out.p; l && *l; l = next_line(l)) {
+	for (const char *l = c.output; l && *l; l = next_line(l)) {
 		size_t len;
 		const char *grip;
 
@@ -921,9 +807,7 @@ static int secret_grips(char grips[][41], size_t *n)
 			want = 0;
 		}
 	}
-	buf_free(&c.out);
-	buf_free(&c.err);
-	buf_free(&c.status);
+	svc->run_release(&c);
 	return GC_STATUS_SUCCESS;
 }
 
@@ -935,8 +819,9 @@ static int secret_grips(char grips[][41], size_t *n)
  */
 static int ask_agent(char grips[][41], size_t n, int *agent, int *usable)
 {
-	char *argv[MAX_GRIPS + 4], cmds[MAX_GRIPS][50];
-	struct child c = { .out.max = LOG_MAX, .err.max = LOG_MAX, .status.max = LOG_MAX };
+	const char *argv[MAX_GRIPS + 4];
+	char cmds[MAX_GRIPS][50];
+	struct gc_run c;
 	size_t k = 0;
 
 	argv[k++] = conf.agent;
@@ -948,14 +833,12 @@ static int ask_agent(char grips[][41], size_t n, int *agent, int *usable)
 	argv[k++] = "/bye";
 	argv[k] = NULL;
 	*agent = *usable = 0;
-	if (run(argv, 0, &c) || c.timed_out) {
-		buf_free(&c.out);
-		buf_free(&c.err);
-		buf_free(&c.status);
+	if (run(argv, 0, NULL, 0, &c) != GC_STATUS_SUCCESS || c.timed_out) {
+		svc->run_release(&c);
 		return fail(GC_STATUS_UNAVAILABLE, "gpg-agent did not answer within %ld seconds; "
 			    AGENT_HINT, timeout_s());
 	}
-	for (const char *l = c.out.p; l && *l; l = next_line(l)) {
+	for (const char *l = c.output; l && *l; l = next_line(l)) {
 		if (l[0] == 'D' && l[1] == ' ')
 			*agent = 1;
 		else if (field_is(l, 2, ' ', "KEYINFO") &&
@@ -963,9 +846,7 @@ static int ask_agent(char grips[][41], size_t n, int *agent, int *usable)
 			  field_is(l, 4, ' ', "T")))
 			*usable = 1;
 	}
-	buf_free(&c.out);
-	buf_free(&c.err);
-	buf_free(&c.status);
+	svc->run_release(&c);
 	return GC_STATUS_SUCCESS;
 }
 
@@ -1250,13 +1131,13 @@ struct gpg_status {
 	long pinentry;		/* pid of PINENTRY_LAUNCHED */
 };
 
-static void parse_status(const struct buf *b, struct gpg_status *st)
+static void parse_status(const char *text, struct gpg_status *st)
 {
 	static const char tag[] = "[GNUPG:] ";
 	size_t len;
 
 	memset(st, 0, sizeof(*st));
-	for (const char *l = b->p; l && *l; l = next_line(l)) {
+	for (const char *l = text; l && *l; l = next_line(l)) {
 		if (strncmp(l, tag, sizeof(tag) - 1))
 			continue;
 		l += sizeof(tag) - 1;
@@ -1299,7 +1180,7 @@ static void dismiss_pinentry(long pid)
 enum dec { DEC_OK, DEC_LOCKED, DEC_PROMPT_TIMEOUT, DEC_TIMEOUT, DEC_NOAGENT, DEC_NOSECKEY,
 	   DEC_TOOBIG, DEC_FAILED };
 
-static enum dec judge(struct child *c, const struct gpg_status *st)
+static enum dec judge(const struct gc_run *c, const struct gpg_status *st)
 {
 	if (c->timed_out) {
 		if (st->pinentry)
@@ -1307,7 +1188,7 @@ static enum dec judge(struct child *c, const struct gpg_status *st)
 		/* without a pinentry of its own it may wait for another's */
 		return st->pinentry || svc->interactive ? DEC_PROMPT_TIMEOUT : DEC_TIMEOUT;
 	}
-	if (c->code == 0 && st->okay && !c->out.overflow)
+	if (c->exit_code == 0 && st->okay && !c->truncated)
 		return DEC_OK;
 	switch (st->error) {
 	case GPGERR_NO_AGENT:
@@ -1318,14 +1199,14 @@ static enum dec judge(struct child *c, const struct gpg_status *st)
 	}
 	if (st->no_seckey)
 		return DEC_NOSECKEY;
-	return c->out.overflow ? DEC_TOOBIG : DEC_FAILED;
+	return c->truncated ? DEC_TOOBIG : DEC_FAILED;
 }
 
 /* decrypt file (of the store) into *plain (a secret: buf_free it) */
 static enum dec decrypt(const char *file, struct buf *plain)
 {
-	char *argv[MAX_WORDS + 12];
-	struct child c = { .out.max = ENTRY_MAX, .err.max = LOG_MAX, .status.max = LOG_MAX };
+	const char *argv[MAX_WORDS + 12];
+	struct gc_run c;
 	struct gpg_status st;
 	size_t k = 0;
 	enum dec d;
@@ -1340,20 +1221,22 @@ static enum dec decrypt(const char *file, struct buf *plain)
 	argv[k++] = svc->interactive ? "--pinentry-mode=ask" : "--pinentry-mode=error";
 	argv[k++] = "--decrypt";
 	argv[k++] = "--";
-	argv[k++] = (char *)file;
+	argv[k++] = file;
 	argv[k] = NULL;
-	if (run(argv, 0, &c)) {
+	if (run(argv, 0, NULL, 0, &c) != GC_STATUS_SUCCESS) {
 		d = DEC_FAILED;
 	} else {
-		parse_status(&c.status, &st);
+		parse_status(c.fd3, &st);
 		d = judge(&c, &st);
 	}
-	if (d == DEC_OK)
-		*plain = c.out;
-	else
-		buf_free(&c.out);
-	buf_free(&c.err);
-	buf_free(&c.status);
+	if (d == DEC_OK) {
+		/* the plain text is ours now: buf_free() wipes it */
+		plain->p = c.output;
+		plain->len = plain->cap = c.output_len;
+		c.output = NULL;
+		c.output_len = 0;
+	}
+	svc->run_release(&c);
 	return d;
 }
 
@@ -1392,18 +1275,17 @@ static int decrypt_failed(enum dec d, const char *entry)
 static int run_pass(const char *a, const char *b, const char *c, const char *d,
 		    const char *input, size_t input_len)
 {
-	char *argv[] = { conf.pass, (char *)a, (char *)b, (char *)c, (char *)d, NULL };
-	struct child ch = { .input = input, .input_len = input_len, .out.max = LOG_MAX,
-			    .err.max = LOG_MAX, .status.max = LOG_MAX };
+	const char *argv[] = { conf.pass, a, b, c, d, NULL };
+	struct gc_run ch;
+	int code = -1;
 
-	if (run(argv, 1, &ch))
-		ch.code = -1;
-	else if (ch.timed_out)
-		svc->debug("pass: pass %s killed after %ld seconds", a, timeout_s());
-	buf_free(&ch.out);
-	buf_free(&ch.err);
-	buf_free(&ch.status);
-	return ch.code;
+	if (run(argv, 1, input, input_len, &ch) == GC_STATUS_SUCCESS) {
+		code = ch.exit_code;
+		if (ch.timed_out)
+			svc->debug("pass: pass %s killed after %ld seconds", a, timeout_s());
+	}
+	svc->run_release(&ch);
+	return code;
 }
 
 /*
@@ -1508,7 +1390,8 @@ static int ps_get(const char *server, struct gc_credential *out)
 	/* nothing stored needs no key: a locked key does not hide a later backend */
 	if (!is_regular(file))
 		ret = GC_STATUS_NOTFOUND;
-	else if ((ret = reach(REACH_KEYS)) == GC_STATUS_SUCCESS &&
+	else if ((ret = trust_path(file, 0)) == GC_STATUS_SUCCESS &&
+		 (ret = reach(REACH_KEYS)) == GC_STATUS_SUCCESS &&
 		 (d = decrypt(file, &plain)) != DEC_OK)
 		ret = !is_regular(file) ? GC_STATUS_NOTFOUND : decrypt_failed(d, entry);
 	if (ret == GC_STATUS_SUCCESS && parse_entry(plain.p, plain.len, server, out, &why)) {
@@ -1563,7 +1446,7 @@ static int ps_erase(const char *server)
 		return ret;
 	if (stat(conf.dir, &st) || !S_ISDIR(st.st_mode))
 		return GC_STATUS_SUCCESS;	/* no store: nothing stored */
-	if ((ret = locate(server, &entry, &file)))
+	if ((ret = trust_store()) || (ret = locate(server, &entry, &file)))
 		return ret;
 	if (is_regular(file) && !conf.pass && !(conf.pass = find_program("pass"))) {
 		ret = fail(GC_STATUS_UNAVAILABLE, "the 'pass' program is not installed; "
@@ -1648,7 +1531,11 @@ static int fill(struct gc_credential *c)
 	struct buf plain = { 0 };
 	const char *why;
 	int ret = locate(c->server, &entry, &file);
-	enum dec d = ret ? DEC_FAILED : decrypt(file, &plain);
+	enum dec d;
+
+	if (ret == GC_STATUS_SUCCESS)
+		ret = trust_path(file, 0);
+	d = ret ? DEC_FAILED : decrypt(file, &plain);
 
 	if (ret == GC_STATUS_SUCCESS && d == DEC_OK &&
 	    parse_entry(plain.p, plain.len, c->server, &got, &why) == GC_STATUS_SUCCESS) {
@@ -1711,11 +1598,30 @@ fail:
 	return ret;
 }
 
+/* the declared options (galileo-credential-module(7) OPTIONS) */
+static const char *check_store_dir(const char *v)
+{
+	return v[0] == '/' || (v[0] == '~' && v[1] == '/') ? NULL : "write it as /path or ~/path";
+}
+
+static const char *check_prefix(const char *v)
+{
+	return prefix_valid(v) ? NULL : "use a relative path inside the password store, e.g. "
+	       "'galileo-credential'";
+}
+
+static const struct gc_option pass_options[] = {
+	{ "prefix", check_prefix },
+	{ "store-dir", check_store_dir },
+	{ NULL, NULL },
+};
+
 static const struct gc_keystore_module pass_module = {
-	.interface_version = GC_MODULE_INTERFACE_VERSION,
+	GC_MODULE_TABLE_HEADER,
 	.name = "pass",
 	/* no token_* slots: tokens are cached by the kernel tier, not in gpg files */
 	.supports = GC_SUPPORTS_WRITE,
+	.options = pass_options,
 	.open = ps_open,
 	.get = ps_get,
 	.store = ps_store,
@@ -1732,6 +1638,12 @@ const struct gc_keystore_module *gc_keystore_module_init(const struct gc_service
 			services->error("keystore module 'pass' was built for module interface %d, "
 					"not %u; rebuild it", GC_MODULE_INTERFACE_VERSION,
 					services->interface_version);
+		return NULL;
+	}
+	if (!GC_SERVICES_HAVE(services, run) || !GC_SERVICES_HAVE(services, run_release)) {
+		if (services->error)
+			services->error("keystore module 'pass' needs the run service, which this "
+					"galileo-credential does not have; upgrade it");
 		return NULL;
 	}
 	svc = services;

@@ -651,7 +651,7 @@ static int pkr_list(struct gc_credential **out, size_t *n)
 }
 
 static const struct gc_keystore_module module = {
-	.interface_version = GC_MODULE_INTERFACE_VERSION,
+	GC_MODULE_TABLE_HEADER,
 	.name = "persistent-keyring",
 	.supports = GC_SUPPORTS_WRITE,
 	.open = pkr_open,

@@ -1693,7 +1693,7 @@ static int ss_token_list(const char *server, struct gc_token_item **out, size_t 
 }
 
 static const struct gc_keystore_module module = {
-	.interface_version = GC_MODULE_INTERFACE_VERSION,
+	GC_MODULE_TABLE_HEADER,
 	.name = "secret-service",
 	.supports = GC_SUPPORTS_WRITE | GC_SUPPORTS_TOKENS,
 	.open = ss_open,

@@ -1,7 +1,10 @@
 #include "autoconfig.h"
 
 #include "keystore/stack.h"
+#include "keystore/answer.h"
+#include "keystore/contain.h"
 #include "keystore/loader.h"
+#include "keystore/runner.h"
 #include "lib/common.h"
 
 #include <stdarg.h>
@@ -54,11 +57,31 @@ static const char *module_option(const struct gc_services *self, const char *key
 	return settings->option(self->module_name, key);
 }
 
+static int module_prompt(const char *text, int style, char **answer)
+{
+	bool secret = style == GC_PROMPT_SECRET;
+
+	if (answer)
+		*answer = NULL;
+	if (!text || (!secret && style != GC_PROMPT_INFO) || (secret && !answer))
+		return GC_STATUS_ERROR;
+	if (!settings || !settings->prompt ||
+	    settings->prompt(text, secret, contain_deadline(settings->timeout), answer))
+		return GC_STATUS_LOCKED;
+	return GC_STATUS_SUCCESS;
+}
+
+static int module_run(struct gc_run *r)
+{
+	return runner_run(r, contain_deadline(settings ? settings->timeout : 30));
+}
+
 static struct gc_services *services_for(const struct keystore_stack *st, const char *name)
 {
 	struct gc_services *svc = xcalloc(1, sizeof(*svc));
 
 	svc->interface_version = GC_MODULE_INTERFACE_VERSION;
+	svc->size = sizeof(*svc);
 	svc->module_name = name;
 	svc->error = module_error;
 	svc->debug = module_debug;
@@ -67,7 +90,102 @@ static struct gc_services *services_for(const struct keystore_stack *st, const c
 	svc->timeout = st->settings.timeout;
 	svc->interactive = st->settings.interactive;
 	svc->home_server = st->settings.home_server;
+	svc->prompt = module_prompt;
+	svc->run = module_run;
+	svc->run_release = runner_release;
 	return svc;
+}
+
+/* ---- contained calls ----------------------------------------------------- */
+
+/*
+ * Every call of a module's slot: its code contained (a built-in backend is
+ * the program's own), then its answer judged while still contained, since
+ * reading what it handed back may fault too; a breach ends the program.
+ */
+static void enter(const struct stack_entry *e, const char *slot)
+{
+	if (!e->builtin)
+		contain_enter(e->name, slot, e->svc->timeout);
+}
+
+static void leave(const struct stack_entry *e, const char *slot, const char *why)
+{
+	if (!e->builtin)
+		contain_leave();
+	if (why)
+		contain_breach(e->name, slot, "answered %s", why);
+}
+
+static const char *judge_status(int status)
+{
+	return answer_status_valid(status) ? NULL : "a status that is no enum gc_status";
+}
+
+static int call_status(struct stack_entry *e, const char *slot, int (*fn)(void))
+{
+	int status;
+
+	enter(e, slot);
+	status = fn();
+	leave(e, slot, judge_status(status));
+	return status;
+}
+
+static int call_get(struct stack_entry *e, const char *server, struct gc_credential *out)
+{
+	const char *why;
+	int status;
+
+	memset(out, 0, sizeof(*out));
+	enter(e, "get()");
+	status = e->table.get(server, out);
+	if (!(why = judge_status(status)) && status == GC_STATUS_SUCCESS)
+		why = answer_credential(out, server);
+	if (status != GC_STATUS_SUCCESS)
+		credential_release(out);	/* what a failed call should not have left */
+	leave(e, "get()", why);
+	return status;
+}
+
+static int call_store(struct stack_entry *e, const struct gc_credential *cred)
+{
+	int status;
+
+	enter(e, "store()");
+	status = e->table.store(cred);
+	leave(e, "store()", judge_status(status));
+	return status;
+}
+
+static int call_erase(struct stack_entry *e, const char *server)
+{
+	int status;
+
+	enter(e, "erase()");
+	status = e->table.erase(server);
+	leave(e, "erase()", judge_status(status));
+	return status;
+}
+
+static int call_list(struct stack_entry *e, struct gc_credential **out, size_t *n)
+{
+	const char *why;
+	int status;
+
+	*out = NULL;
+	*n = 0;
+	enter(e, "list()");
+	status = e->table.list(out, n);
+	if (!(why = judge_status(status)) && status == GC_STATUS_SUCCESS)
+		why = answer_list(*out, *n);
+	if (status != GC_STATUS_SUCCESS) {
+		credential_free_list(*out, *out ? *n : 0);
+		*out = NULL;
+		*n = 0;
+	}
+	leave(e, "list()", why);
+	return status;
 }
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -155,8 +273,25 @@ int stack_parse(struct keystore_stack *st, const char *spec)
 	return err;
 }
 
+/* a module's teardown, once per module however often the stack names it */
+static void teardown(struct keystore_stack *st, size_t i)
+{
+	struct stack_entry *e = &st->entries[i];
+
+	if (!e->mod || !e->table.teardown)
+		return;
+	for (size_t j = 0; j < i; j++)
+		if (st->entries[j].mod && !strcmp(st->entries[j].name, e->name))
+			return;
+	enter(e, "teardown()");
+	e->table.teardown();
+	leave(e, "teardown()", NULL);
+}
+
 void stack_release(struct keystore_stack *st)
 {
+	for (size_t i = 0; i < st->n; i++)
+		teardown(st, i);
 	for (size_t i = 0; i < st->n; i++) {
 		free(st->entries[i].name);
 		free(st->entries[i].why);
@@ -171,6 +306,10 @@ void stack_release(struct keystore_stack *st)
 
 int stack_check(struct keystore_stack *st, bool missing_ok)
 {
+	int err;
+
+	if ((err = module_dir_check()))
+		return err;
 	for (size_t i = 0; i < st->n; i++) {
 		if (!keystore_present(st->entries[i].name))
 			continue;
@@ -189,7 +328,7 @@ int stack_check(struct keystore_stack *st, bool missing_ok)
 static int entry_load(struct keystore_stack *st, struct stack_entry *e)
 {
 	if (e->missing) {
-		gc_error(GCERR_KEYSTORE, "the keystore '%s' is not installed here; install its module (on Debian: galileo-credential-%s), or set GALILEO_API_KEY",
+		gc_error(GCERR_KEYSTORE, "the keystore '%s' is not installed here; install its module (on Debian: galileo-credential-%s), or use a keystore that needs no desktop: set GALILEO_API_KEY, or 'keystore = env persistent-keyring' or 'keystore = env pass' in the configuration",
 			 e->name, e->name);
 		return GC_STATUS_UNAVAILABLE;
 	}
@@ -197,8 +336,10 @@ static int entry_load(struct keystore_stack *st, struct stack_entry *e)
 		e->tried = true;
 		settings = &st->settings;
 		e->svc = services_for(st, e->name);
-		e->mod = keystore_load(e->name, e->svc);
-		if (!e->mod && gc_error_message())
+		e->builtin = keystore_builtin(e->name);
+		if (!keystore_load(e->name, e->svc, &e->table))
+			e->mod = &e->table;
+		else if (gc_error_message())
 			e->why = xstrdup(gc_error_message());
 	} else if (!e->mod && e->why) {
 		/* asked again: say the same, even when the message was cleared since */
@@ -214,7 +355,8 @@ static int entry_open(struct keystore_stack *st, struct stack_entry *e)
 	if (status != GC_STATUS_SUCCESS)
 		return status;
 	if (e->open_status < 0) {
-		e->open_status = e->mod->open ? e->mod->open() : GC_STATUS_SUCCESS;
+		e->open_status = e->table.open ? call_status(e, "open()", e->table.open) :
+				 GC_STATUS_SUCCESS;
 		if (e->open_status != GC_STATUS_SUCCESS && gc_error_message())
 			e->why = xstrdup(gc_error_message());
 	} else if (e->open_status != GC_STATUS_SUCCESS && e->why) {
@@ -285,9 +427,7 @@ int stack_get(struct keystore_stack *st, const char *server, struct gc_credentia
 		int status = entry_load(st, e);
 
 		if (status == GC_STATUS_SUCCESS)
-			status = e->mod->get(server, out);
-		if (status < 0 || status >= STACK_STATUSES)
-			status = GC_STATUS_ERROR;
+			status = call_get(e, server, out);
 		if (status == GC_STATUS_SUCCESS && e->on[status] == STACK_RETURN) {
 			gc_debug("credential for '%s' from keystore '%s'", server, e->name);
 			if (backend)
@@ -335,7 +475,7 @@ int stack_writer(struct keystore_stack *st, struct stack_entry **out)
 
 int stack_store(struct stack_entry *e, const struct gc_credential *cred)
 {
-	return status_error(e, e->mod->store(cred));
+	return status_error(e, call_store(e, cred));
 }
 
 /*
@@ -363,7 +503,7 @@ int stack_erase(struct keystore_stack *st, const char *server)
 			continue;
 		/* no open(): an erase needs no unlocked key, only the store */
 		if (status == GC_STATUS_SUCCESS)
-			status = e->mod->erase(server);
+			status = call_erase(e, server);
 		if (status == GC_STATUS_UNAVAILABLE) {
 			pass_over(&passed, e, status);
 			continue;
@@ -381,6 +521,7 @@ int stack_erase(struct keystore_stack *st, const char *server)
 
 int stack_probe(struct keystore_stack *st, size_t i)
 {
+	contain_budget(st->settings.timeout + 1);
 	return entry_open(st, &st->entries[i]);
 }
 
@@ -393,6 +534,95 @@ struct stack_entry *stack_token_store(struct keystore_stack *st)
 		return NULL;
 	}
 	return e;
+}
+
+int stack_token_get(const struct stack_entry *e, const char *server, const char *org,
+		    char **payload)
+{
+	const char *why;
+	int status;
+
+	*payload = NULL;
+	enter(e, "token_get()");
+	status = e->table.token_get(server, org, payload);
+	if (!(why = judge_status(status)) && status == GC_STATUS_SUCCESS)
+		why = answer_payload(*payload);
+	if (status != GC_STATUS_SUCCESS) {
+		secret_free(*payload);
+		*payload = NULL;
+	}
+	leave(e, "token_get()", why);
+	return status;
+}
+
+int stack_token_store_payload(const struct stack_entry *e, const char *server,
+			      const char *org, const char *payload, int64_t expires_at)
+{
+	int status;
+
+	enter(e, "token_store()");
+	status = e->table.token_store(server, org, payload, expires_at);
+	leave(e, "token_store()", judge_status(status));
+	return status;
+}
+
+int stack_token_erase(const struct stack_entry *e, const char *server, const char *org)
+{
+	int status;
+
+	enter(e, "token_erase()");
+	status = e->table.token_erase(server, org);
+	leave(e, "token_erase()", judge_status(status));
+	return status;
+}
+
+int stack_token_list(const struct stack_entry *e, const char *server,
+		     struct gc_token_item **out, size_t *n)
+{
+	const char *why;
+	int status;
+
+	*out = NULL;
+	*n = 0;
+	enter(e, "token_list()");
+	status = e->table.token_list(server, out, n);
+	if (!(why = judge_status(status)) && status == GC_STATUS_SUCCESS)
+		why = answer_token_list(*out, *n);
+	if (status != GC_STATUS_SUCCESS) {
+		token_item_free_list(*out, *out ? *n : 0);
+		*out = NULL;
+		*n = 0;
+	}
+	leave(e, "token_list()", why);
+	return status;
+}
+
+/* ---- declared options ------------------------------------------------------ */
+
+int stack_check_options(struct keystore_stack *st)
+{
+	const struct stack_settings *set = &st->settings;
+	int err;
+
+	if (!set->has_options || !set->check_options)
+		return 0;
+	for (size_t i = 0; i < st->n; i++) {
+		struct stack_entry *e = &st->entries[i];
+
+		if (e->missing || !set->has_options(e->name))
+			continue;
+		if (entry_load(st, e) != GC_STATUS_SUCCESS) {
+			gc_error_clear();	/* the walk reports it when it gets there */
+			continue;
+		}
+		/* a declared check is the module's code */
+		enter(e, "its option check");
+		err = set->check_options(e->name, e->table.options);
+		leave(e, "its option check", NULL);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /* ---- listing ------------------------------------------------------------- */
@@ -440,10 +670,10 @@ int stack_list(struct keystore_stack *st, struct stack_item **out, size_t *n)
 		size_t ngot = 0;
 		int status = entry_load(st, e);
 
-		if (status == GC_STATUS_SUCCESS && !e->mod->list)
+		if (status == GC_STATUS_SUCCESS && !e->table.list)
 			continue;
 		if (status == GC_STATUS_SUCCESS)
-			status = e->mod->list(&got, &ngot);
+			status = call_list(e, &got, &ngot);
 		if (status == GC_STATUS_SUCCESS || status == GC_STATUS_NOTFOUND) {
 			take_list(out, n, e, got, ngot);
 			continue;

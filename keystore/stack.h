@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define STACK_DEFAULT "env secret-service"
 #define STACK_STATUSES 5	/* enum gc_status values */
@@ -20,7 +21,14 @@ enum stack_action { STACK_RETURN, STACK_CONTINUE };
 struct stack_entry {
 	char *name;
 	enum stack_action on[STACK_STATUSES];	/* by enum gc_status */
-	const struct gc_keystore_module *mod;	/* once loaded */
+	/*
+	 * Once loaded: &table, for its name, supports bits and options.  Its
+	 * slots are called only through the stack_* functions, which contain
+	 * the call and check the answer.
+	 */
+	const struct gc_keystore_module *mod;
+	struct gc_keystore_module table;	/* checked, at this header's size */
+	bool builtin;		/* the program's own code (env): not contained */
 	bool tried;		/* load attempted; mod NULL then: faulty */
 	bool missing;		/* not installed, and that is allowed: unavailable */
 	int open_status;	/* -1 until open() was asked */
@@ -35,6 +43,21 @@ struct stack_settings {
 	const char *home_server;
 	/* "NAME.KEY" options from the config file, or NULL */
 	const char *(*option)(const char *module, const char *key);
+	/* the config file sets options for module */
+	bool (*has_options)(const char *module);
+	/*
+	 * Every option the config file sets for module is declared (and its
+	 * value passes the declared check): 0, or GCERR_FAIL naming file and
+	 * line.
+	 */
+	int (*check_options)(const char *module, const struct gc_option *declared);
+	/*
+	 * The prompt service's terminal (helper/prompt.c): ask with echo off
+	 * (secret) or show one line, until deadline (runner_now_ms() time).
+	 * 0 (*answer a new string when secret), or -1: nobody there, no
+	 * answer in time.
+	 */
+	int (*prompt)(const char *text, bool secret, long long deadline, char **answer);
 };
 
 struct keystore_stack {
@@ -51,6 +74,7 @@ struct keystore_stack {
  * what is wrong; st is left empty then.
  */
 int stack_parse(struct keystore_stack *st, const char *spec);
+/* calls the teardown slot of every module loaded, then frees st */
 void stack_release(struct keystore_stack *st);
 
 /*
@@ -58,9 +82,19 @@ void stack_release(struct keystore_stack *st);
  * module directory), without loading any: an unknown name fails closed
  * (GCERR_KEYSTORE) before any cached token is served.  missing_ok (the
  * built-in default stack, which names a module a package may leave out):
- * a missing one is unavailable instead.
+ * a missing one is unavailable instead.  A relative
+ * GALILEO_CREDENTIAL_MODULE_DIR is GCERR_FAIL, before anything is read.
  */
 int stack_check(struct keystore_stack *st, bool missing_ok);
+
+/*
+ * The configuration's options for the backends of this stack are all
+ * declared (galileo-credential-module(7) OPTIONS): each backend the file
+ * sets options for is loaded now, to read its declaration.  0, or
+ * GCERR_FAIL naming file and line.  A backend that cannot be loaded is
+ * left for the walk to report.
+ */
+int stack_check_options(struct keystore_stack *st);
 
 /*
  * Walk the stack for server's credential (transfer full).  *backend (may
@@ -105,12 +139,28 @@ void stack_item_free_list(struct stack_item *list, size_t n);
 
 /*
  * Open the i-th backend (loading it) and return its status, for doctor.
- * The message for a non-success status is left recorded.
+ * The message for a non-success status is left recorded.  From the first
+ * probe on, all module calls of the process together are bounded by
+ * timeout plus one second (doctor is bounded in total).
  */
 int stack_probe(struct keystore_stack *st, size_t i);
 
 /* a module that can hold tokens and is where writes go, or NULL */
 struct stack_entry *stack_token_store(struct keystore_stack *st);
+
+/*
+ * The token slots of e (from stack_token_store()), contained and their
+ * answers checked: each returns an enum gc_status, the module's line
+ * recorded for any but success and notfound.  *payload and *out transfer
+ * full.
+ */
+int stack_token_get(const struct stack_entry *e, const char *server, const char *org,
+		    char **payload);
+int stack_token_store_payload(const struct stack_entry *e, const char *server,
+			      const char *org, const char *payload, int64_t expires_at);
+int stack_token_erase(const struct stack_entry *e, const char *server, const char *org);
+int stack_token_list(const struct stack_entry *e, const char *server,
+		     struct gc_token_item **out, size_t *n);
 
 /* ---- credentials ------------------------------------------------------ */
 

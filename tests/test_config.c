@@ -14,6 +14,8 @@
 #include "lib/common.h"
 #include "helper/config.h"
 
+#include <galileo-credential/module.h>
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PATH "/etc/gc.conf"
 #define ORG "123e4567-e89b-12d3-a456-426614174000"
@@ -449,6 +451,48 @@ static void test_default_path_relative(void **state)
 	unsetenv("HOME");
 }
 
+static const char *check_dir(const char *v)
+{
+	return v[0] == '/' ? NULL : "use an absolute path";
+}
+
+/* NAME.KEY lines are checked against what module NAME declares, by line */
+static void test_module_options(void **state)
+{
+	static const struct gc_option declared[] = {
+		{ "dir", check_dir }, { "status", NULL }, { NULL, NULL },
+	};
+	struct config cfg;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, "# options\nexample.dir = /tmp\n\nexample.status = x\n"
+			       "other.key = y\n"), 0);
+	assert_true(config_has_options(&cfg, "example"));
+	assert_false(config_has_options(&cfg, "pass"));
+	gc_error_clear();
+	assert_int_equal(config_check_options(&cfg, "example", declared), 0);
+	/* a module that declares none: any line of it names its line */
+	assert_int_equal(config_check_options(&cfg, "other", NULL), GCERR_FAIL);
+	assert_string_equal(gc_error_message(),
+			    PATH ":5: unknown key 'other.key': the keystore 'other' takes no options");
+	config_release(&cfg);
+
+	assert_int_equal(parse(&cfg, "example.dirr = /tmp\n"), 0);
+	gc_error_clear();
+	assert_int_equal(config_check_options(&cfg, "example", declared), GCERR_FAIL);
+	assert_string_equal(gc_error_message(),
+			    PATH ":1: unknown key 'example.dirr': the keystore 'example' takes dir and status");
+	config_release(&cfg);
+
+	assert_int_equal(parse(&cfg, "server = https://a.example\nexample.dir = relative\n"), 0);
+	gc_error_clear();
+	assert_int_equal(config_check_options(&cfg, "example", declared), GCERR_FAIL);
+	assert_string_equal(gc_error_message(),
+			    PATH ":2: bad example.dir 'relative'; use an absolute path");
+	config_release(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_organization_not_utf8),
 		cmocka_unit_test(test_default_path),
 		cmocka_unit_test(test_default_path_relative),
+		cmocka_unit_test(test_module_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

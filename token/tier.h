@@ -80,8 +80,9 @@ void tier_bind(struct token_tier *t, const char *context);
  */
 bool tier_keyctl_init(struct token_tier *t);
 
-/* t becomes the tier kept by module m, which supports GC_SUPPORTS_TOKENS */
-void tier_keystore_init(struct token_tier *t, const struct gc_keystore_module *m);
+/* t becomes the tier kept by the stack entry e, whose module supports GC_SUPPORTS_TOKENS */
+struct stack_entry;
+void tier_keystore_init(struct token_tier *t, const struct stack_entry *e);
 
 /*
  * The sealed file tier (token-cache = file, and where keyctl is refused

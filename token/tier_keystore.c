@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "token/tier.h"
+#include "keystore/stack.h"
 #include "lib/common.h"
 
 #include <string.h>
@@ -8,12 +9,13 @@
 /*
  * Tokens kept by a keystore backend (token-cache = keystore, and where the
  * kernel's quota is full or keyctl is refused): the module's token slots,
- * its statuses turned into the program's codes.  One item per (server,
- * organization) whatever the context, since a keystore may serve several
- * (token/cache.c passes over another context's payload).
+ * called through the stack (which contains them and checks their
+ * answers), its statuses turned into the program's codes.  One item per
+ * (server, organization) whatever the context, since a keystore may serve
+ * several (token/cache.c passes over another context's payload).
  */
 
-static const struct gc_keystore_module *mod(const struct token_tier *t)
+static const struct stack_entry *entry(const struct token_tier *t)
 {
 	return t->data;
 }
@@ -32,19 +34,19 @@ static int ks_get(const struct token_tier *t, const char *server, const char *or
 {
 	(void)cred;
 	*payload = NULL;
-	return code(mod(t)->token_get(server, org, payload));
+	return code(stack_token_get(entry(t), server, org, payload));
 }
 
 static int ks_put(const struct token_tier *t, const char *server, const char *org,
 		  const struct gc_credential *cred, const char *payload, int64_t expires_at)
 {
 	(void)cred;
-	return code(mod(t)->token_store(server, org, payload, expires_at));
+	return code(stack_token_store_payload(entry(t), server, org, payload, expires_at));
 }
 
 static int ks_erase(const struct token_tier *t, const char *server, const char *org)
 {
-	int err = code(mod(t)->token_erase(server, org));
+	int err = code(stack_token_erase(entry(t), server, org));
 
 	return err == GCERR_NOTFOUND ? 0 : err;
 }
@@ -54,10 +56,10 @@ static int ks_list(const struct token_tier *t, const char *server,
 {
 	*out = NULL;
 	*n = 0;
-	return code(mod(t)->token_list(server, out, n));
+	return code(stack_token_list(entry(t), server, out, n));
 }
 
-void tier_keystore_init(struct token_tier *t, const struct gc_keystore_module *m)
+void tier_keystore_init(struct token_tier *t, const struct stack_entry *e)
 {
 	memset(t, 0, sizeof(*t));
 	t->name = "keystore";
@@ -65,5 +67,5 @@ void tier_keystore_init(struct token_tier *t, const struct gc_keystore_module *m
 	t->put = ks_put;
 	t->erase = ks_erase;
 	t->list = ks_list;
-	t->data = m;
+	t->data = e;
 }

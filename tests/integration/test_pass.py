@@ -4,6 +4,14 @@ The `pass` keystore backend (galileo-credential(1) KEYSTORE STACK): one gpg-encr
 per server in a password store, written and read through pass and gpg with
 the secret on pipes, never waiting on a pinentry nobody can answer.
 
+Trust (CONTRACT section 10 v3): a store, .gpg-id or entry another user
+could write is not used (locked, one line naming the path), while a store
+the user owns whose .gpg-id names several recipients (a team store) keeps
+working, for each of its members.  An entry owned by another user is made
+by chown as root (a system user is created for it), else by pointing the
+entry at a file another user owns; the case skips only when neither can
+be arranged.
+
 Skips when pass, gpg or keystore-pass.so is missing.
 
 Each store is a PassStore: a private GNUPGHOME with a throwaway key and a
@@ -32,6 +40,7 @@ sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import GCTestCase, git_lines, parse_git_output, redact  # noqa: E402
+import test_modules as tm  # noqa: E402
 
 GIT = 'git-credential-galileo'
 DOCKER = 'docker-credential-galileo'
@@ -75,6 +84,9 @@ def tearDownModule():
     for store in list(_STORES.values()):
         store.close()
     _STORES.clear()
+    if tm.OtherUser.created:
+        subprocess.run(['userdel', tm.OTHER_USER], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     harness.tearDownModule()
 
 
@@ -501,6 +513,116 @@ class PassOptions(PassBase):
         self.assertNotEqual(rc, 0)
         self.assertOneErrorLine(err, 'pass.prefix')
         self.assertEqual(self.server.count, 0)
+
+
+class PassTrust(PassBase):
+    """
+    A store others could write is locked, naming the path: another user
+    could have added a recipient or swapped an entry.
+    """
+
+    store_name = 'trust'
+
+    def assertLockedNaming(self, path, why):
+        for res in (self.run_gc(['token', '--refresh']),
+                    self.run_gc(['login'], input=self.env.new_key() + '\n')):
+            self.assertFails(res, 6, "'%s'" % path, why)
+        rc, out, err = self.git_get()
+        self.assertEqual(rc, 6, err)
+        self.assertOneErrorLine(err, "'%s'" % path)
+        self.assertDockerError(self.docker_get(), path)
+        self.assertEqual(self.server.count, 0, 'something was sent')
+
+    def loosen(self, path, mode):
+        old = os.stat(path).st_mode & 0o7777
+        os.chmod(path, mode)
+        self.addCleanup(os.chmod, path, old)
+
+    def test_world_writable_store(self):
+        self.login()
+        self.server.reset()
+        self.env.kernel_keys_clear()
+        before = self.store.read(self.url)
+        self.loosen(self.store.store_dir, 0o777)
+        self.assertLockedNaming(self.store.store_dir, 'writable by group or others')
+        self.assertSecretEqual(self.store.read(self.url), before, 'the entry')
+
+    def test_gpg_id_writable_by_others_is_never_encrypted_to(self):
+        self.loosen(os.path.join(self.store.store_dir, '.gpg-id'), 0o666)
+        self.assertLockedNaming(os.path.join(self.store.store_dir, '.gpg-id'),
+                                'writable by group or others')
+        self.assertOnlyEntries()
+
+    def test_prefix_directory_writable_by_group(self):
+        self.login()
+        self.server.reset()
+        self.env.kernel_keys_clear()
+        d = os.path.join(self.store.store_dir, PREFIX)
+        self.loosen(d, 0o770)
+        self.assertLockedNaming(d, 'writable by group or others')
+
+    def test_entry_writable_by_group(self):
+        self.login()
+        self.server.reset()
+        self.env.kernel_keys_clear()
+        path = self.store.entry_file(self.url)
+        self.loosen(path, 0o660)
+        rc, out, err = self.run_gc(['token', '--refresh'])
+        self.assertFails((rc, out, err), 6, "'%s'" % path, 'writable by group or others')
+        self.assertEqual(self.server.count, 0)
+
+    def test_entry_owned_by_another_user(self):
+        self.login()
+        self.server.reset()
+        self.env.kernel_keys_clear()
+        path = self.store.entry_file(self.url)
+        tm.OtherUser.give(path)     # as root chown; else a link to another user's file
+        self.addCleanup(self.store.clear)
+        res = self.run_gc(['token', '--refresh'])
+        # the line names the entry (a link is judged by what it points to)
+        self.assertFails(res, 6, "'%s'" % path, 'not by you or root')
+        rc, out, err = self.git_get()
+        self.assertEqual(rc, 6, err)
+        self.assertEqual(self.server.count, 0, 'a key from an entry another user owns was sent')
+        rc, out, err = self.run_gc(['status'])
+        self.assertEqual(rc, 6, err)
+
+    def test_team_store_with_several_recipients(self):
+        # a store the user owns, for the user and a teammate: encrypted to
+        # both, and the teammate's helper reads what this one stored
+        team = pass_store(self.env, 'team')
+        mate = pass_store(self.env, 'mate')
+        team.gpg(['--import'], input=mate.gpg(['--export', mate.email]).stdout)
+        team.gpg(['--import-ownertrust'], input=b'%s:6:\n' % mate.fingerprint().encode())
+        team.pass_(['init', team.email, mate.email])
+        key = self.login(env_extra=team.env())
+        packets = team.gpg(['--list-packets', team.entry_file(self.url)], check=False)
+        listed = packets.stdout.decode(errors='replace') + packets.stderr.decode(errors='replace')
+        self.assertEqual(listed.count(':pubkey enc packet:'), 2, 'not encrypted to both')
+        self.env.kernel_keys_clear()
+        self.token(['--refresh'], env_extra={'GNUPGHOME': mate.gnupghome,
+                                             'PASSWORD_STORE_DIR': team.store_dir},
+                   expect_new=True)
+        self.assertEqual(self.server.last.credential, ('api-key', key))
+        team.pass_(['init', team.email])    # as it was, for the next use of 'team'
+
+    def test_module_checker_passes_on_pass(self):
+        r = subprocess.run([os.path.join(harness.builddir(), 'galileo-credential-module-check'),
+                            '-v', os.path.join(harness.module_dir(), 'keystore-pass.so')],
+                           env=self.env.child_env(self.store.env()), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=180)
+        out = r.stdout.decode('utf-8', 'replace')
+        self.assertEqual(r.returncode, 0, out)
+        self.assertNotIn('breach:', out)
+        self.assertIn('two concurrent store()s leave exactly one of them', out)
+        self.assertEqual(self.store.entries(), [], 'the test credential was left behind')
+
+    def test_undeclared_option_names_file_and_line(self):
+        self.configure('pass.prefx = team\n')
+        with open(self.env.config_path) as f:
+            line = next(n for n, l in enumerate(f, 1) if l.startswith('pass.prefx'))
+        self.assertFails(self.run_gc(['token']), 1, "%s:%d: unknown key 'pass.prefx'" % (
+            self.env.config_path, line), 'takes prefix and store-dir')
 
 
 class PassUnavailable(PassBase):

@@ -408,6 +408,24 @@ class Alone(PersistentKeyringBase):
         self.assertEqual(self.server.count, 0)
 
 
+class Checked(PersistentKeyringBase):
+    """galileo-credential-module-check(1) on the in-tree module"""
+
+    def test_module_checker_passes(self):
+        server = self.url + '/module-check'     # under the endpoint: clear_stored() cleans it
+        r = subprocess.run([os.path.join(harness.builddir(), 'galileo-credential-module-check'),
+                            '-v', '-s', server,
+                            os.path.join(harness.module_dir(), 'keystore-persistent-keyring.so')],
+                           env=self.env.child_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        out = r.stdout.decode('utf-8', 'replace')
+        self.assertEqual(r.returncode, 0, out)
+        self.assertNotIn('breach:', out)
+        self.assertIn("keystore 'persistent-keyring': no breach found", out)
+        self.assertIn('two concurrent store()s leave exactly one of them', out)
+        self.assertNothingStored(server)
+
+
 class Refused(PersistentKeyringBase):
     """keyctl refused (a container's seccomp profile): exit 6, one line, nothing lost"""
 

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -405,7 +406,8 @@ class Output(TrustBase):
         env = self.env.child_env()
         # LeakSanitizer cannot run under ptrace (the sanitizer build)
         env['ASAN_OPTIONS'] = env.get('ASAN_OPTIONS', '') + ':detect_leaks=0'
-        r = subprocess.run(['strace', '-f', '-s', '4', '-e', 'trace=openat,open,socket,dup2,write',
+        r = subprocess.run(['strace', '-f', '-s', '4', '-e',
+                            'trace=openat,open,socket,dup2,dup3,fcntl,write',
                             '-o', trace, self.env.program, 'token', '--refresh'],
                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                            timeout=30, preexec_fn=lambda: os.close(1))
@@ -413,15 +415,24 @@ class Output(TrustBase):
         with open(trace) as f:
             lines = f.read().split('\n')
         os.unlink(trace)
-        # what fd 1 was when the token was written: the last open that made it
-        current, written = None, False
+        # what fd 1 was when the token was written: the open that made the
+        # descriptor, followed through dup2/dup3/F_DUPFD (the program moves
+        # fd 1 aside while a module runs, and puts it back)
+        opened, written = {}, False
+        dup = re.compile(r'(?:dup[23]\((\d+), \d+.*|fcntl\((\d+), F_DUPFD\w*, .*)\) += (\d+)$')
+        made = re.compile(r'(?:open|openat|socket)\(.*\) += (\d+)$')
         for line in lines:
+            line = line.rstrip()
             if ' write(1, ' in line:
                 written = True
+                current = opened.get(1)
                 self.assertIsNotNone(current, 'wrote to fd 1 before anything was opened there')
                 self.assertIn('"/dev/null"', current, 'the token went to: %s' % current[:120])
-            elif line.rstrip().endswith(' = 1'):
-                current = line
+            elif dup.search(line):
+                m = dup.search(line)
+                opened[int(m.group(3))] = opened.get(int(m.group(1) or m.group(2)))
+            elif made.search(line):
+                opened[int(made.search(line).group(1))] = line
         self.assertTrue(written, 'the token was not written at all')
         self.token(expect_new=False)
 
