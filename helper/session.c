@@ -403,27 +403,22 @@ size_t session_token_tiers(struct session *s, const struct token_tier *out[SESSI
 
 /* ---- the exchange -------------------------------------------------------- */
 
+/* the loading policy's reason, when it refused the file, else a plain one */
 static const struct http_ops *load_http(void)
 {
 	static const struct http_ops *http;
-	static struct gc_services svc;
-	http_entry_fn init;
 
 	if (http)
 		return http;
-	svc.interface_version = GC_MODULE_INTERFACE_VERSION;
-	svc.module_name = "http-curl";
-	svc.debug = gc_debug;
-	svc.wipe = secret_wipe;
-	*(void **)&init = module_symbol(HTTP_MODULE_FILE, HTTP_ENTRY_SYMBOL);
-	if (init)
-		http = init(&svc);
-	if (!http || http->abi_version != HTTP_ABI_VERSION) {
+	http = module_helper(HTTP_MODULE_FILE, HTTP_ENTRY_SYMBOL, "http-curl");
+	if (http && http->abi_version != HTTP_ABI_VERSION) {
 		http = NULL;
-		gc_error_clear();
-		gc_error(GCERR_FAIL, "cannot load the HTTP module '%s'; reinstall galileo-credential or set GALILEO_CREDENTIAL_MODULE_DIR",
+		gc_error(GCERR_FAIL, "the HTTP module '%s' is of another version; reinstall galileo-credential",
 			 HTTP_MODULE_FILE);
 	}
+	if (!http && !gc_error_message())
+		gc_error(GCERR_FAIL, "cannot load the HTTP module '%s'; reinstall galileo-credential or set GALILEO_CREDENTIAL_MODULE_DIR",
+			 HTTP_MODULE_FILE);
 	return http;
 }
 

@@ -149,6 +149,28 @@ void *module_symbol(const char *file, const char *symbol)
 	return sym;
 }
 
+const void *module_helper(const char *file, const char *symbol, const char *name)
+{
+	const void *(*init)(const struct gc_services *);
+	struct gc_services *svc;
+	const void *table;
+
+	*(void **)&init = module_symbol(file, symbol);
+	if (!init)
+		return NULL;
+	/* kept for good: a module may keep its services */
+	svc = xcalloc(1, sizeof(*svc));
+	svc->interface_version = GC_MODULE_INTERFACE_VERSION;
+	svc->size = sizeof(*svc);
+	svc->module_name = name;
+	svc->debug = gc_debug;
+	svc->wipe = secret_wipe;
+	if (!(table = init(svc)))
+		gc_error(GCERR_FAIL, "the module '%s' refused to start; reinstall galileo-credential",
+			 file);
+	return table;
+}
+
 /* ---- names --------------------------------------------------------------- */
 
 static bool name_chars(const char *name, size_t max)

@@ -39,6 +39,15 @@ int module_path_check(const char *path, char **real);
 /* dlopen dir/file (after module_path_check) and return dlsym(symbol); NULL with a message recorded */
 void *module_symbol(const char *file, const char *symbol);
 
+/*
+ * The table of one of the program's own helper modules (http-curl.so,
+ * seal-sodium.so): file loaded as module_symbol() does, its entry point
+ * symbol called with services named name (debug lines and wiping) that
+ * live as long as the process.  NULL with a message recorded when it
+ * cannot be loaded or refuses to start.
+ */
+const void *module_helper(const char *file, const char *symbol, const char *name);
+
 /* NAME matches [a-z0-9-]+ and is at most 64 bytes */
 bool keystore_name_valid(const char *name);
 

@@ -48,19 +48,11 @@
 static const struct seal_ops *seal_ops(void)
 {
 	static const struct seal_ops *ops;
-	static struct gc_services svc;
 	static int tried;
-	seal_entry_fn init;
 
 	if (tried++)
 		return ops;
-	svc.interface_version = GC_MODULE_INTERFACE_VERSION;
-	svc.module_name = "seal-sodium";
-	svc.debug = gc_debug;
-	svc.wipe = secret_wipe;
-	*(void **)&init = module_symbol(SEAL_MODULE_FILE, SEAL_ENTRY_SYMBOL);
-	if (init)
-		ops = init(&svc);
+	ops = module_helper(SEAL_MODULE_FILE, SEAL_ENTRY_SYMBOL, "seal-sodium");
 	if (!ops || ops->abi_version != SEAL_ABI_VERSION) {
 		gc_debug("the file tier cannot seal: %s", gc_error_message() ? gc_error_message() :
 			 "the seal module refused to start");
