@@ -86,9 +86,14 @@ __attribute__((noreturn, sentinel))
 static void die(const char *piece, ...)
 {
 	static char line[LINE_MAX_LEN];
+	static volatile int dying;
 	va_list ap;
 	int fd = 2;
 
+	/* one line: a second thread that dies meanwhile waits for the _exit */
+	if (__atomic_exchange_n(&dying, 1, __ATOMIC_SEQ_CST))
+		for (;;)
+			pause();
 	line[0] = '\0';
 	if (c.on_stdout)
 		fd = c.inside && c.saved_stdout >= 0 ? c.saved_stdout : 1;
@@ -240,10 +245,16 @@ void contain_report_on_stdout(void)
 
 static void setup(void)
 {
+	/*
+	 * Again at each call: exit handlers run last registered first, and
+	 * one a library registered since (OpenSSL's, for the early TLS
+	 * connect) must not free what a thread still uses before the exit()
+	 * is seen for what it is.
+	 */
+	atexit(on_exit_check);
 	if (c.ready)
 		return;
 	c.ready = true;
-	atexit(on_exit_check);
 	catch_crashes();
 	if (!start_watchdog())
 		die(" cannot be run: no thread for its watchdog", (char *)NULL);
