@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The benchmark's prepare step for "the first call inside the margin":
  * waits until no galileo-credential refresh holds an exchange lock and no

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Benchmark galileo-credential against a floor program, secret-tool, curl,
 git's credential helpers and docker-credential-secretservice on one private

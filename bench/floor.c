@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The benchmark's FLOOR for a cache hit: the least a program can do to hand
  * out the token galileo-credential caches in the kernel keyring.  It finds

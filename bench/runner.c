@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The benchmark's timing runner: runs every row of a spec as its own
  * process (posix_spawn, execve of an absolute path: no shell, no PATH

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * galileo-credential-module-check(1): drives every slot a keystore module
  * claims with fake services and reports each breach of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * galileo-credential-module-check: the parent.  Reads the command line,
  * runs each step (check.h) in a child of its own, bounds every module call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "autoconfig.h"
 
 #include "checker/check.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion for galileo-credential(1)                -*- shell-script -*-
 
 # servers that hold a stored credential: the docker dialect's list, bounded

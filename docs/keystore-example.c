@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keystore-example.so: a galileo-credential keystore module built outside
  * the galileo-credential source tree, against the installed header only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config file (galileo-credential(1) CONFIGURATION). */
 #ifndef GC_CONFIG_H
 #define GC_CONFIG_H

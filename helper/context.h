@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The context a cached token belongs to (galileo-credential(1) TOKEN CACHE):
  * what decides which credential a call would use.  Calls of one context

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The dialects (galileo-credential(1) COMMANDS, GIT DIALECT, DOCKER DIALECT),
  * each an op table over its codec in the shape of git's

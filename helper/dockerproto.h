@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * docker credential-helper protocol codec (galileo-credential(1) DOCKER
  * DIALECT).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * git credential protocol codec (galileo-credential(1) GIT DIALECT,
  * git-credential(1)).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logging in (galileo-credential(1) COMMANDS login, FIRST USE): a secret
  * read from a person, checked, verified with one exchange and stored.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * galileo-credential: one program, three dialects (native, git, docker).
  * main() hardens the process, picks the dialect, and turns the result

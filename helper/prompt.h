@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reading a secret from a person or a pipe (galileo-credential(1) COMMANDS,
  * SECURITY).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * One invocation's settings (galileo-credential(1) SERVER AND ORGANIZATION,
  * CONFIGURATION): the config file, the home server and the server of this call,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What is stored and why things are as they are, for a person: status
  * (galileo-credential(1) COMMANDS) and doctor (KEYSTORE STACK).  Never a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Writing credentials (galileo-credential(1) KEYSTORES, GIT DIALECT, DOCKER
  * DIALECT, TOKEN LIFETIME): what may be stored, the rules a git or docker store

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What a module may answer (galileo-credential-module(7) THE TABLE): the one
  * place every answer is judged before anything else of the program sees

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Containment of module calls (galileo-credential-module(7) CONTAINMENT):
  * a module runs as a guest in the caller's process, so while its code runs

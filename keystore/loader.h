@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Finding and loading modules (galileo-credential(1) KEYSTORE STACK,
  * galileo-credential-module(7) LOADING): keystore-NAME.so in the module

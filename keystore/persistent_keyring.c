@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The persistent-keyring keystore: one credential per server in the Linux
  * kernel's per-user persistent keyring (keyctl_get_persistent(2)).  Nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Where each backend keeps its data besides its options in the
  * configuration: the environment variables it reads to find it.  Part of

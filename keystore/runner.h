@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Running a helper program for a module (services->run(),
  * galileo-credential-module(7) SERVICES): data on pipes, never in argv, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keystore-secret-service.so: the freedesktop Secret Service through
  * libsecret, as a galileo-credential keystore module

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The keystore stack (galileo-credential(1) KEYSTORE STACK): the configured
  * backends in order, each with nsswitch-style actions per status, walked for

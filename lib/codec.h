@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small codecs: base64, base64url, SHA-256 fingerprint. */
 #ifndef GC_CODEC_H
 #define GC_CODEC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Shared plumbing: error codes, the one-line error message, debug logging,
  * and secret-wiping memory helpers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Organizations (galileo-credential(1) KEYSTORES): an organization_id (a UUID)
  * or an organization_slug, and it stays what it was given as.  Everywhere past

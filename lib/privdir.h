@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Directories only the user can own (galileo-credential(1) TOKEN LIFETIME):
  * where the locks and the file tier's tokens live.  As ssh checks its

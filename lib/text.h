@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Text checks and escaping: what may be stored (galileo-credential(1)
  * KEYSTORES: no control characters) and how peers' text is shown (OUTPUT).

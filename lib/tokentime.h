@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Token lifetime arithmetic (galileo-credential(1) TOKEN LIFETIME). */
 #ifndef GC_TOKENTIME_H
 #define GC_TOKENTIME_H

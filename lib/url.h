@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Server URL canonicalisation (galileo-credential(1) KEYSTORES, SERVER AND
  * ORGANIZATION).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * An in-memory token tier for unit tests, injected through token/tier.h:
  * a few (server, organization) -> payload slots, an optional summary, and

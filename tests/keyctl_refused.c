@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keyctl-refused: run a program with the kernel key-management syscalls
  * refused, as the default seccomp profiles of container runtimes do.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cache policy against a fake keystore injected through the interface. */
 #include "autoconfig.h"
 

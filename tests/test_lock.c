@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Single-flight lock: directory checks, waiting, timeouts, dead holders. */
 #include "autoconfig.h"
 

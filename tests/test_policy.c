@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The token policy (token/policy.c) against a fake credential store, a fake
  * tier and a fake transport injected through struct token_source and

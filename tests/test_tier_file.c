@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sealed file tier against a real private directory and the real
  * seal module (from GALILEO_CREDENTIAL_MODULE_DIR, as make check sets it).

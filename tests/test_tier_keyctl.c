@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The kernel-keyring tier against the real kernel user keyring, under a
  * server name no one else uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Cached tokens: the payload a tier keeps, and whether a token may be
  * handed out (galileo-credential(1) TOKEN LIFETIME).  The functions take the

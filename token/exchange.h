@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * GET /v1/token: building the request, reading the answer
  * (galileo-credential(1) SERVER AND ORGANIZATION, TOKEN LIFETIME).

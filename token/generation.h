@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The write generation of a server (galileo-credential(1) TOKEN LIFETIME):
  * a new value at every store and erase, carried by every token cached, and

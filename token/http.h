@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The HTTP transport, as a loadable module so that calls that never touch
  * the network do not load libcurl.  The module "http-curl.so" exports

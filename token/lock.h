@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Serialisation between processes (galileo-credential(1) TOKEN LIFETIME), with
  * flock(2) on files in a directory only the user can own:

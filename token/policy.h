@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The token policy (galileo-credential(1) TOKEN LIFETIME): a cached token while
  * it is fresh, else one exchange per (server, organization) at a time, the

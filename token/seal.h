@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Sealing for the file tier (galileo-credential(1) TOKEN CACHE): authenticated
  * encryption from a maintained library, as a loadable module so that only

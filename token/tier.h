@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Token tiers (token-cache, galileo-credential(1) TOKEN CACHE): where cached
  * tokens live, separate from the credential stores.  A tier keeps opaque

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * galileo-credential keystore modules: the public interface.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Shared by the libFuzzer targets in this directory (built by scripts/fuzz,
  * not by automake).  Each target includes this once.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A cached token's payload, read back from a store that others (another
  * process of the same user, a keyring item) may have written.  What parses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The config file: text written by the user, or by whoever can write to
  * $XDG_CONFIG_HOME.  config_parse() is the parser config_load() hands the

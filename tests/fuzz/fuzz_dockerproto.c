@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * docker credential-helper protocol: the JSON of "store" and the bare
  * server URL of "get"/"erase", both read from stdin.  Every input goes to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The token endpoint's answer: status, body and Date header all come from
  * the server.  The first input byte picks the case (its low three bits, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * git credential protocol: what git (or a user) writes on stdin.
  * gitproto_read() reads it from a FILE*, gitproto_parse() from memory; both

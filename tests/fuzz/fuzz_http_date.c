@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * HTTP Date header (IMF-fixdate, RFC 850, asctime): the token response's
  * Date and Retry-After.  What parses is a date a four-digit year can name.

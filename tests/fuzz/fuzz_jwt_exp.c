@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The exp claim of a JWT access token: base64url and JSON from the server.
  * Each input is tried twice: as the whole token, and as the JSON payload

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * RFC 3339 date-times: the token response's expires_at.  What parses
  * inside the four-digit-year range must survive tokentime_format() and a

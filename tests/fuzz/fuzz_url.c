@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Server URLs from outside: --server, GALILEO_CONSOLE_URL, docker's server
  * name, git's protocol= and host=.  The whole input goes to

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The main job end to end, for a person to read: log in with an API key,
 get a token, get it again from the cache, let real git fetch it through

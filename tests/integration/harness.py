@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """
 Integration-test harness for galileo-credential (stdlib only; run the tests
 with /usr/bin/python3).

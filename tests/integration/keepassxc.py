@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """
 KeePassXC (2.7.4, Debian 12) as a second real Secret Service provider for
 the integration tests (stdlib only; run with /usr/bin/python3).

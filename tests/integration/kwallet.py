@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """
 KWallet (kwalletd5 5.103, Debian 12) as a real Secret Service provider for
 the integration tests (stdlib only; run with /usr/bin/python3).  See

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 A Secret Service provider with KeePassXC's manners, for the tests: it owns
 org.freedesktop.secrets on one bus (FRONT) and passes every method call on

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Refresh ahead (galileo-credential(1) TOKEN LIFETIME, refresh = background, the default): a
 call that finds its token valid but inside the margin answers at once and

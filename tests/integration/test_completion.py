@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Shell completion (issue 10): bash's own completion machinery drives the
 script (bash_completion sourced, COMP_WORDS set, the function called, the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The config file and its environment overrides (galileo-credential(1) EXIT STATUS, CONFIGURATION as
 far as they change what a user sees), and debug output never showing a

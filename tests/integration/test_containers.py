@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The docker dialect as real container tools use it (galileo-credential(1) SERVER AND ORGANIZATION,
 DOCKER DIALECT): Debian 12's skopeo and podman (containers/image), no daemon, each finding

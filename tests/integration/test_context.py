@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """
 Whose token (galileo-credential(1) TOKEN CACHE, CONTRACT section 8 v3): a
 cached token belongs to the credential that obtained it and to the context

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The docker dialect (galileo-credential(1) DOCKER DIALECT): through dockerpycreds (the client
 docker-py uses), and raw on stdin as docker-credential-galileo.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The HTTP half of the fault matrix (galileo-credential(1) EXIT STATUS, TOKEN LIFETIME, SECURITY):
 what the token endpoint can do wrong, and what the user sees for each.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The keyring half of the fault matrix (galileo-credential(1) KEYSTORES, EXIT STATUS, TOKEN LIFETIME,
 SECURITY): what every command does when the keystore is unavailable, and that a failure never

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 First use on the terminal (galileo-credential(1) FIRST USE; issue 18 item 1):
 a `get` in the git, docker and credential-helper-spec dialects, and `token`,

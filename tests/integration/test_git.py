@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The git dialect (galileo-credential(1) GIT DIALECT): through real `git credential`, and raw
 on stdin as git-credential-galileo and as `galileo-credential get|store|erase`.

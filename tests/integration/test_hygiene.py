@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Secret hygiene (galileo-credential(1) SECURITY): no key, password or token where it
 does not belong.

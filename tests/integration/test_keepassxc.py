@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The helper against KeePassXC 2.7.4 as its Secret Service (galileo-credential(1) SECRET SERVICE
 PROVIDERS; keystore/secret_service.c), one KeePassXC per module (keepassxc.KeePassXCEnv: Xvfb, a

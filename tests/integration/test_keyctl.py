@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The kernel-keyring token cache (galileo-credential(1) TOKEN LIFETIME, CONFIGURATION, `token-cache =
 keyctl`, the default) and the single-flight refresh lock (TOKEN LIFETIME: at most

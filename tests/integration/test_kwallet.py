@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The helper against KWallet 5.103 (kwalletd5, Debian 12) as its Secret
 Service (galileo-credential(1) SECRET SERVICE PROVIDERS; keystore/secret_service.c),

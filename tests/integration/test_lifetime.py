@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Token lifetime (galileo-credential(1) TOKEN LIFETIME): freshness margin and its half-lifetime
 cap, expires_at formats, the Date correction, the JWT fallback, expired

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The main commands under valgrind's memcheck: the exit codes they have
 without it, no memory error and no definite leak.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The keystore stack and its modules (galileo-credential(1) KEYSTORE STACK,
 galileo-credential-module(7)): the INSTALLED example module

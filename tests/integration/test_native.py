@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Native commands (galileo-credential(1) SERVER AND ORGANIZATION, COMMANDS, EXIT STATUS): login,
 token, status, logout, GALILEO_API_KEY, server resolution, and how failures of the token endpoint

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The `pass` keystore backend (galileo-credential(1) KEYSTORE STACK): one gpg-encrypted entry
 per server in a password store, written and read through pass and gpg with

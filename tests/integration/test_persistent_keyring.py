@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The persistent-keyring keystore (galileo-credential(1) KEYSTORE STACK): credentials in the
 Linux kernel's per-user persistent keyring, for SSH sessions and cron on

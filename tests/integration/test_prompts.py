@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 gnome-keyring's unlock prompt, shown for real (galileo-credential(1) SECRET SERVICE PROVIDERS:
 no keystore call waits without bound; keystore/secret_service.c, top comment):

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 A full kernel key quota (galileo-credential(1) TOKEN LIFETIME): a token that the kernel tier
 cannot hold is cached in the keystore tier, `status` says which tier holds

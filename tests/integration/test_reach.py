@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Other consumers (galileo-credential(1) CREDENTIAL HELPER SPEC): the credential-helper-spec driven
 the way Bazel drives it (the program path alone, `get` as the only argument, the JSON on stdin),

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The real JavaScript Galileo SDK under `exec --api-key` (galileo-credential(1)
 EXEC; README "For the Galileo SDKs"; issue 18 item 3).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The Secret Service module and a keyring daemon that dies in the middle of a
 store (galileo-credential(1) SECRET SERVICE PROVIDERS, TOKEN LIFETIME; issue

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The four-backend stack `env secret-service pass persistent-keyring`
 (galileo-credential(1) KEYSTORE STACK) end to end, through every dialect,

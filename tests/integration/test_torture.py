@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Concurrency torture (galileo-credential(1) GIT DIALECT, TOKEN LIFETIME): about 200 processes mixing
 login, token, token --refresh, git get/store/erase and logout over three

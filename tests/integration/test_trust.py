@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 The trust rules (galileo-credential(1) KEYSTORES, SERVER AND ORGANIZATION, GIT DIALECT, DOCKER
 DIALECT, EXIT STATUS, TOKEN LIFETIME, CONFIGURATION, SECURITY), run the way users run the helper:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """
 Trust, round three (issue 16; CONTRACT sections 8-10, v3): the findings of the
 third adversarial review, each run the way a user meets it.

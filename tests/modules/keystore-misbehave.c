@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * keystore-misbehave.so: a test module that breaks galileo-credential-module(7)
  * the ways module authors do by accident, one way at a time, so the tests
