@@ -4,6 +4,7 @@
 #include "token/tier.h"
 #include "token/cache.h"
 #include "token/seal.h"
+#include "token/sealed_file.h"
 #include "keystore/loader.h"
 #include "keystore/stack.h"
 #include "lib/codec.h"
@@ -29,12 +30,10 @@
  *
  *   token-CTX-S-O    S, O: fingerprints of the server and organization
  *
- * holding a header in the clear, then the payload sealed (token/seal.h)
- * under a key derived from the context, server, organization and the
- * credential that obtained the token, with the header as associated data:
- *
- *   gcf1 CTX FINGERPRINT GENERATION EXPIRES LIFETIME TOKENHASH\n
- *   SERVER\n ORGANIZATION\n BOX
+ * holding a header in the clear (token/sealed_file.h), then the payload
+ * sealed (token/seal.h) under a key derived from the context, server,
+ * organization and the credential that obtained the token, with the header
+ * as associated data.
  *
  * Nothing in the clear is a secret: the credential's fingerprint (to pass
  * over a file sealed for another credential without opening it) and a
@@ -43,7 +42,6 @@
  * are written whole under another name and renamed into place.
  */
 
-#define FILE_MAGIC "gcf1"
 #define FILE_MAX (32 * 1024)
 
 static const struct seal_ops *seal_ops(void)
@@ -153,48 +151,6 @@ static int write_file(const char *name, const void *buf, size_t len)
 	return err;
 }
 
-/* What a file says in the clear; the strings point into the file's buffer. */
-struct header {
-	char context[17], fp[17], tokhash[17];
-	uint64_t generation;
-	int64_t expires_at, lifetime;
-	const char *server, *org;
-	size_t len;		/* of the header, the box's associated data */
-};
-
-static int parse_header(char *buf, size_t len, struct header *h)
-{
-	char *server, *org, *end;
-	int n = 0;
-
-	memset(h, 0, sizeof(*h));
-	if (sscanf(buf, FILE_MAGIC " %16[0-9a-f] %16[0-9a-f] %" SCNx64 " %" SCNd64 " %" SCNd64
-		   " %16[0-9a-f]%n", h->context, h->fp, &h->generation, &h->expires_at,
-		   &h->lifetime, h->tokhash, &n) != 6 || buf[n] != '\n')
-		return -1;
-	server = buf + n + 1;
-	if (!(org = memchr(server, '\n', len - (size_t)(server - buf))))
-		return -1;
-	*org++ = '\0';
-	if (!(end = memchr(org, '\n', len - (size_t)(org - buf))))
-		return -1;
-	*end = '\0';
-	h->server = server;
-	h->org = org;
-	h->len = (size_t)(end + 1 - buf);
-	return strlen(h->context) == 16 && strlen(h->fp) == 16 && strlen(h->tokhash) == 16 ? 0 : -1;
-}
-
-/*
- * The header as written: the fields restored into buf, so it is the exact
- * associated data (parse_header cut the lines).
- */
-static void unparse_header(char *buf, const struct header *h)
-{
-	buf[h->org - buf - 1] = '\n';
-	buf[h->len - 1] = '\n';
-}
-
 /* the key of the box of (server, org) sealed for cred in context */
 static int box_key(const struct seal_ops *ops, const char *context, const char *server,
 		   const char *org, const struct gc_credential *cred,
@@ -212,17 +168,17 @@ static char *open_payload(const struct token_tier *t, char *buf, size_t len,
 {
 	const struct seal_ops *ops = seal_ops();
 	unsigned char key[SEAL_KEY_BYTES];
-	struct header h;
+	struct sealed_header h;
 	char fp[17], *msg = NULL;
 	size_t boxlen;
 
-	if (!ops || parse_header(buf, len, &h) || strcmp(h.context, t->context) ||
+	if (!ops || sealed_header_parse(buf, len, &h) || strcmp(h.context, t->context) ||
 	    strcmp(h.server, server) || strcmp(h.org, org))
 		return NULL;
 	codec_fingerprint(cred->kind, cred->username, cred->secret, fp);
 	if (strcmp(h.fp, fp) || (boxlen = len - h.len) <= ops->overhead)
 		return NULL;	/* sealed for another credential: never opened */
-	unparse_header(buf, &h);
+	sealed_header_restore(buf, &h);
 	msg = xmalloc(boxlen - ops->overhead + 1);
 	if (box_key(ops, t->context, server, org, cred, key) ||
 	    ops->open((unsigned char *)msg, (unsigned char *)buf + h.len, boxlen,
@@ -261,16 +217,23 @@ static unsigned char *seal_file(const struct seal_ops *ops, const struct token_t
 				const struct gc_credential *cred, const char *payload, size_t *len)
 {
 	struct cached_token tok;
+	struct sealed_header h;
 	unsigned char key[SEAL_KEY_BYTES], *out = NULL;
-	char *head, tokhash[17];
+	char *head;
 	size_t hlen, plen = strlen(payload);
 
 	if (cache_parse_payload(payload, &tok))
 		return NULL;
-	hash16("file-token", tok.token, "", tokhash);
-	head = xasprintf(FILE_MAGIC " %s %s %016" PRIx64 " %" PRId64 " %" PRId64 " %s\n%s\n%s\n",
-			 t->context, tok.fingerprint, tok.generation, tok.expires_at, tok.lifetime,
-			 tokhash, server, org);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.context, t->context, sizeof(h.context));
+	memcpy(h.fp, tok.fingerprint, sizeof(h.fp));
+	hash16("file-token", tok.token, "", h.tokhash);
+	h.generation = tok.generation;
+	h.expires_at = tok.expires_at;
+	h.lifetime = tok.lifetime;
+	h.server = server;
+	h.org = org;
+	head = sealed_header_format(&h);
 	cached_token_release(&tok);
 	hlen = strlen(head);
 	out = xmalloc(hlen + plen + ops->overhead);
@@ -312,7 +275,7 @@ static int file_put(const struct token_tier *t, const char *server, const char *
  * (every) in any; the header's strings live for the call.
  */
 static void each_file(const struct token_tier *t, const char *server, bool every,
-		      void (*fn)(const char *name, const struct header *h, void *arg), void *arg)
+		      void (*fn)(const char *name, const struct sealed_header *h, void *arg), void *arg)
 {
 	char prefix[64], s[17];
 	int dfd = dir_fd(), fd;
@@ -325,7 +288,7 @@ static void each_file(const struct token_tier *t, const char *server, bool every
 	file_name(t, server, NULL, prefix);
 	rewinddir(d);
 	while ((de = readdir(d))) {
-		struct header h;
+		struct sealed_header h;
 		size_t len;
 		char *buf;
 
@@ -336,14 +299,14 @@ static void each_file(const struct token_tier *t, const char *server, bool every
 			continue;
 		if (!(buf = read_file(de->d_name, &len)))
 			continue;
-		if (!parse_header(buf, len, &h) && !strcmp(h.server, server))
+		if (!sealed_header_parse(buf, len, &h) && !strcmp(h.server, server))
 			fn(de->d_name, &h, arg);
 		secret_freezero(buf, len + 1);
 	}
 	closedir(d);
 }
 
-static void unlink_one(const char *name, const struct header *h, void *arg)
+static void unlink_one(const char *name, const struct sealed_header *h, void *arg)
 {
 	(void)h;
 	(void)arg;
@@ -369,7 +332,7 @@ struct file_list {
 	size_t n;
 };
 
-static void add_item(const char *name, const struct header *h, void *arg)
+static void add_item(const char *name, const struct sealed_header *h, void *arg)
 {
 	struct file_list *l = arg;
 
@@ -399,7 +362,7 @@ struct file_find {
 	char *org;
 };
 
-static void match_token(const char *name, const struct header *h, void *arg)
+static void match_token(const char *name, const struct sealed_header *h, void *arg)
 {
 	struct file_find *f = arg;
 

@@ -30,11 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(t.expires_at > 0 && t.lifetime >= 0);
 		FUZZ_CHECK(strlen(t.fingerprint) == 16 &&
 			   strspn(t.fingerprint, "0123456789abcdef") == 16);
+		FUZZ_CHECK(strlen(t.context) == 16 &&
+			   strspn(t.context, "0123456789abcdef") == 16);
 		again = cache_format_payload(&t);
 		FUZZ_CHECK(cache_parse_payload(again, &t2) == 0);
 		FUZZ_CHECK(strcmp(t.token, t2.token) == 0);
 		FUZZ_CHECK(t.expires_at == t2.expires_at && t.lifetime == t2.lifetime);
 		FUZZ_CHECK(strcmp(t.fingerprint, t2.fingerprint) == 0);
+		FUZZ_CHECK(strcmp(t.context, t2.context) == 0 && t.generation == t2.generation);
 		cached_token_release(&t2);
 		secret_free(again);
 	} else {
