@@ -8,7 +8,9 @@ next call gets the new token; a refresh that fails leaves the old token
 served, with the usual warning, until it expires.
 """
 
+import fcntl
 import os
+import subprocess
 import sys
 import time
 
@@ -74,6 +76,36 @@ class Ahead(GCTestCase):
                 self.assertLess(took, SLOW / 2, 'the caller waited')
                 self.env.wait_refreshes()
                 self.cached = self.server.last.token
+
+    def test_no_descriptor_of_the_caller_is_kept(self):
+        """
+        A pipeline reading from a descriptor the caller inherited (fd 5
+        here, not one of 0-2) sees it closed once the call ends, not once
+        the detached refresh does.
+        """
+        self.age()
+        self.server.push(delayed(self.server.token_reply(), SLOW))
+        r, w = os.pipe()
+        moved = fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 10)     # keep 5 free for w
+        os.close(r)
+        r = moved
+        try:
+            if w != 5:
+                os.dup2(w, 5)
+                os.close(w)
+            t = time.time()
+            p = subprocess.run([self.env.program, 'token'], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(5,),
+                               env=self.env.child_env(), cwd=self.env.home, timeout=30)
+            os.close(5)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertSecretEqual(p.stdout.decode(), self.cached + '\n', 'token served')
+            self.assertEqual(os.read(r, 1), b'', 'something wrote into the inherited pipe')
+            took = time.time() - t
+        finally:
+            os.close(r)
+        self.assertLess(took, SLOW / 2, 'the inherited descriptor stayed open for the refresh')
+        self.env.wait_refreshes()
 
     def test_one_refresh_for_many_callers(self):
         self.age()
