@@ -9,7 +9,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static char *login_prompt(const char *server, const struct login_params *lp)
 {
@@ -77,15 +76,6 @@ fail:
 	return err;
 }
 
-/* git's own switch for its prompts, read as git reads it (git_env_bool) */
-static bool git_prompts_off(void)
-{
-	const char *v = getenv("GIT_TERMINAL_PROMPT");
-
-	return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
-		     !strcasecmp(v, "off"));
-}
-
 int login_first_use(struct session *s, const struct token_request *r, const char *username,
 		    bool git, struct gc_credential *cred, struct cached_token *tok)
 {
@@ -99,7 +89,7 @@ int login_first_use(struct session *s, const struct token_request *r, const char
 	 * and when nothing could store the answer (keystore = env): the first
 	 * message recorded wins, so the writer's reason is dropped.
 	 */
-	if (!known || (git && git_prompts_off()) || !prompt_have_terminal() ||
+	if (!known || (git && prompt_git_off()) || !prompt_have_terminal() ||
 	    stack_writer(session_stack(s), &writer))
 		return GCERR_NOTFOUND;
 	gc_error_clear();

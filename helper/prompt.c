@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +122,14 @@ static char *read_quietly(FILE *tty, const char *prompt)
 	return secret;
 }
 
+bool prompt_git_off(void)
+{
+	const char *v = getenv("GIT_TERMINAL_PROMPT");
+
+	return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+		     !strcasecmp(v, "off"));
+}
+
 bool prompt_have_terminal(void)
 {
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -212,14 +221,12 @@ static char *tty_line(int fd, long long deadline)
 
 int prompt_tty(const char *text, bool secret, long long deadline, char **answer)
 {
-	const char *no = getenv("GIT_TERMINAL_PROMPT");
 	char *line = NULL;
 	int fd;
 
 	if (answer)
 		*answer = NULL;
-	if ((no && !strcmp(no, "0")) ||
-	    (fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+	if (prompt_git_off() || (fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
 		return -1;
 	if (!secret) {
 		put(fd, text);

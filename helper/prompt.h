@@ -30,6 +30,9 @@ char *prompt_terminal(const char *prompt);
 /* a person may be there: the process has a controlling terminal that opens */
 bool prompt_have_terminal(void);
 
+/* GIT_TERMINAL_PROMPT turns prompts off, read as git reads it (0, false, no, off) */
+bool prompt_git_off(void);
+
 /* one line of f, as prompt_secret reads stdin */
 char *prompt_read_line(FILE *f);
 
@@ -37,7 +40,7 @@ char *prompt_read_line(FILE *f);
  * The prompt service modules are lent (galileo-credential-module(7)
  * SERVICES): on the controlling terminal only (never stdin, which belongs
  * to git's or docker's protocol), and not at all when GIT_TERMINAL_PROMPT
- * is 0.  secret: show text, read one line with echo off, handled as
+ * turns prompts off (prompt_git_off).  secret: show text, read one line with echo off, handled as
  * prompt_secret() handles signals, until deadline (CLOCK_MONOTONIC
  * milliseconds); *answer a new string (secret_free).  Otherwise show text
  * as one line.  0, or -1: no terminal, no answer in time, end of input.
