@@ -486,22 +486,22 @@ class TokenServer:
 
 class Listener:
     """
-    A TCP port on 127.0.0.1 that accepts connections and never answers
-    them: no TLS handshake, no HTTP (an endpoint that hangs, or an origin
-    that must receive nothing).  reset=True: each connection is reset at
-    once instead (RST, as a crashing server does).  count: connections
-    accepted.
+    A TCP port on 127.0.0.1 (or addr) that accepts connections and never
+    answers them: no TLS handshake, no HTTP (an endpoint that hangs, or an
+    origin that must receive nothing).  reset=True: each connection is
+    reset at once instead (RST, as a crashing server does).  count:
+    connections accepted; url: scheme://addr:port.
     """
 
-    def __init__(self, reset=False):
+    def __init__(self, reset=False, addr='127.0.0.1', scheme='https'):
         self.reset_conns = reset
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(('127.0.0.1', 0))
+        self.sock.bind((addr, 0))
         self.sock.listen(16)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.url = 'https://127.0.0.1:%d' % self.port
+        self.url = '%s://%s:%d' % (scheme, addr, self.port)
         self._lock = threading.Lock()
         self._count = 0
         self._conns = []
