@@ -1660,6 +1660,24 @@ class GCTestCase(unittest.TestCase):
     def assertNoneOf(self, needles, outputs):
         assert_not_in_any(self, needles, outputs)
 
+    def assertNoEchoPrompt(self, master, slave, prompt=b'API key'):
+        """
+        The program on the pseudo-terminal (master, slave) shows `prompt`
+        within 10 s, then turns echo off within 5 s.
+        """
+        import termios
+        shown = b''
+        deadline = time.time() + 10
+        while prompt not in shown and time.time() < deadline:
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                shown += os.read(master, 4096)
+        self.assertIn(prompt, shown, 'no prompt')
+        deadline = time.time() + 5
+        while termios.tcgetattr(slave)[3] & termios.ECHO and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertFalse(termios.tcgetattr(slave)[3] & termios.ECHO, 'echo never went off')
+
     # -- common steps ------------------------------------------------------
     def login(self, key=None, args=(), accept=True, env_extra=None):
         """login with a key on stdin; returns the key (accepted by the endpoint)."""

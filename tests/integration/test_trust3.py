@@ -425,17 +425,7 @@ class IgnoredSignals(Trust3Base):
                              stderr=subprocess.PIPE, env=self.env.child_env(),
                              cwd=self.env.home, preexec_fn=preexec)
         self.addCleanup(lambda: p.poll() is None and p.kill())
-        shown = b''
-        deadline = time.time() + 10
-        while b'API key' not in shown and time.time() < deadline:
-            r, _, _ = select.select([master], [], [], 0.1)
-            if r:
-                shown += os.read(master, 4096)
-        self.assertIn(b'API key', shown, 'no prompt')
-        deadline = time.time() + 5
-        while termios.tcgetattr(slave)[3] & termios.ECHO and time.time() < deadline:
-            time.sleep(0.02)
-        self.assertFalse(termios.tcgetattr(slave)[3] & termios.ECHO, 'echo never went off')
+        self.assertNoEchoPrompt(master, slave)
         p.send_signal(signal.SIGINT)
         os.write(master, b'\x03')          # and Ctrl-C at the terminal
         time.sleep(0.5)
