@@ -943,6 +943,64 @@ def stop_process_group(p):
         p.wait(5)
 
 
+def run_secret_tool(args, env, input=None, timeout=RUN_TIMEOUT):
+    """
+    secret-tool ARGS with environment env (its bus); RunResult as text
+    (stdout may be a secret).  A search's stderr goes to stdout: secret-tool
+    prints attributes there, and the order keeps them with their item.
+    """
+    r = subprocess.run(['secret-tool'] + list(args),
+                       input=input.encode() if input is not None else None,
+                       stdin=None if input is not None else subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                       if args[:1] == ['search'] else subprocess.PIPE,
+                       env=env, timeout=timeout)
+    return RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
+                     (r.stderr or b'').decode('utf-8', 'replace'))
+
+
+PRIVATE_BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%(socket)s</listen>
+  <auth>EXTERNAL</auth>
+%(servicedir)s  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+'''
+
+
+def start_private_bus(conf, socket_path, log, env=None, servicedir=None):
+    """
+    A dbus-daemon in a session of its own, from a configuration written to
+    `conf`: a session bus on the unix socket `socket_path` whose only
+    service directory is `servicedir` (none when None: no
+    <standard_session_servicedirs/>, so nothing the system offers, such as
+    gnome-keyring, is activated on it).  stderr goes to the open file
+    `log`.  Returns (Popen, bus address); RuntimeError, the daemon
+    stopped, when it prints no address within 15 s.
+    """
+    with open(conf, 'w') as f:
+        f.write(PRIVATE_BUS_CONFIG % {
+            'socket': socket_path,
+            'servicedir': '  <servicedir>%s</servicedir>\n' % servicedir if servicedir else ''})
+    p = subprocess.Popen(
+        ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=1'],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+        env=env, start_new_session=True)
+    ready, _, _ = select.select([p.stdout], [], [], 15)
+    addr = p.stdout.readline().decode().strip() if ready else ''
+    p.stdout.close()
+    if not addr:
+        stop_process_group(p)
+        raise RuntimeError('private dbus-daemon did not start (see %s)' % log.name)
+    return p, addr
+
+
 class Env:
     def __init__(self):
         self.root = None
@@ -1393,14 +1451,7 @@ class Env:
     def secret_tool(self, args, input=None):
         env = self.base_env()
         env['DBUS_SESSION_BUS_ADDRESS'] = self.dbus_address
-        r = subprocess.run(['secret-tool'] + args,
-                           input=input.encode() if input is not None else None,
-                           stdin=None if input is not None else subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-                           if args[:1] == ['search'] else subprocess.PIPE,
-                           env=env, timeout=RUN_TIMEOUT)
-        return RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
-                         (r.stderr or b'').decode('utf-8', 'replace'))
+        return run_secret_tool(args, env, input)
 
     def keyring_items(self, schema=None, **attrs):
         """Items of our schemas (or one), optionally filtered by attributes."""
