@@ -446,6 +446,19 @@ class PrivateBusCase(FaultCase):
         for s in (KEY_SCHEMA, TOKEN_SCHEMA):
             self.world.secret_tool(['clear', 'xdg:schema', s])
 
+    def store_without_secret(self, kind='api-key', organization='', ahead=10 ** 9):
+        """
+        What a daemon killed between CreateItem's item and its secret leaves
+        on the private bus: a credential item for self.url with no secret,
+        username 'cut', its generation `ahead` ns after now (the newest).
+        """
+        generation = '%020d-%010d' % (time.time_ns() + ahead, 1)
+        r = self.world.secret_tool(
+            ['store', '--label=Galileo credential for ' + self.url, 'xdg:schema', KEY_SCHEMA,
+             'server', self.url, 'kind', kind, 'username', 'cut', 'organization', organization,
+             'generation', generation], input='')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
 
 class Locked(PrivateBusCase):
     """
@@ -622,12 +635,7 @@ class KilledDaemon(PrivateBusCase):
         # passes it over to the credential before it; the next store
         # removes it.
         old = self.set_up_stored(None, self.world)
-        generation = '%020d-%010d' % (time.time_ns() + 10 ** 9, 1)
-        r = self.world.secret_tool(
-            ['store', '--label=Galileo credential for ' + self.url, 'xdg:schema', KEY_SCHEMA,
-             'server', self.url, 'kind', 'api-key', 'username', 'cut', 'organization', '',
-             'generation', generation], input='')
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.store_without_secret()
         self.assertEqual(len([i for i in self.world.items(self.url)
                               if i.schema == KEY_SCHEMA]), 2)
         self.token(['--refresh'], env_extra=self.bus, expect_new=True)
