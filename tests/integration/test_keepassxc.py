@@ -35,15 +35,14 @@ install keepassxc xvfb xdotool); skipped with the reason when missing.
 import json
 import os
 import re
-import shutil
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import keepassxc  # noqa: E402
+import provider  # noqa: E402
 from harness import GCTestCase, git_lines, parse_git_output  # noqa: E402
 
 GIT = 'git-credential-galileo'
@@ -59,45 +58,13 @@ DENIED = 'refused access'
 KEPT = ('Secret Service', 'did not keep the secret as written')
 GENERATION = re.compile(r'\d{20}-\d{10}')
 
-TOOLS = (('keepassxc', 'keepassxc'), ('keepassxc-cli', 'keepassxc'), ('Xvfb', 'xvfb'),
-         ('xdotool', 'xdotool'), ('dbus-daemon', 'dbus'), ('dbus-send', 'dbus'),
-         ('secret-tool', 'libsecret-tools'))
-
-
-def missing_tools():
-    """why the module cannot run here, or None"""
-    missing = [(prog, pkg) for prog, pkg in TOOLS if not shutil.which(prog)]
-    if not missing:
-        return None
-    pkgs = sorted({pkg for _, pkg in missing})
-    return 'not installed: %s (apt-get install %s)' % (
-        ', '.join(prog for prog, _ in missing), ' '.join(pkgs))
-
-
-_started = False
-
 
 def setUpModule():
-    global _started
-    why = missing_tools()
-    if why:
-        raise unittest.SkipTest(why)
-    _started = True
-    # In the sanitizer build: GLib has no frame pointers, so LeakSanitizer's
-    # fast unwinder stops at g_malloc and lsan.supp cannot tell libsecret's
-    # known leak (it shows with KeePassXC) from ours.  The slow unwinder
-    # sees the whole stack; it triples a run's time, so only here.
-    os.environ['ASAN_OPTIONS'] = ':'.join(
-        o for o in (os.environ.get('ASAN_OPTIONS'), 'fast_unwind_on_malloc=0') if o)
-    t = time.monotonic()
-    env = keepassxc.setUpEnvModule()
-    sys.stderr.write('KeePassXC started in %.2f s %r\n' % (time.monotonic() - t,
-                                                           env.kpxc.timings))
+    provider.setUpTestModule(keepassxc.KeePassXCEnv, keepassxc.missing())
 
 
 def tearDownModule():
-    if _started:
-        keepassxc.tearDownEnvModule()
+    provider.tearDownEnvModule()
 
 
 def token_of(item):
@@ -117,9 +84,9 @@ class KeePassXCCase(GCTestCase):
     """
 
     def setUp(self):
-        if harness.ENV is None or getattr(harness.ENV, 'kpxc', None) is None:
+        if harness.ENV is None or getattr(harness.ENV, 'provider', None) is None:
             self.skipTest('KeePassXC environment did not start')
-        self.kpxc = harness.ENV.kpxc
+        self.kpxc = harness.ENV.provider
         self.settle_kpxc()
         super().setUp()
         self.host = '127.0.0.1:%d' % self.server.port

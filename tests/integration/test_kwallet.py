@@ -38,12 +38,12 @@ import re
 import signal
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import kwallet  # noqa: E402
+import provider  # noqa: E402
 from harness import GCTestCase, git_lines, parse_git_output  # noqa: E402
 
 GIT = 'git-credential-galileo'
@@ -67,30 +67,13 @@ def sanitized():
     with open(harness.program_path(), 'rb') as f:
         return b'__asan_init' in f.read()
 
-_started = False
-
 
 def setUpModule():
-    global _started
-    why = kwallet.missing()
-    if why:
-        raise unittest.SkipTest(why)
-    _started = True
-    # In the sanitizer build: GLib has no frame pointers, so LeakSanitizer's
-    # fast unwinder stops at g_malloc and lsan.supp cannot tell libsecret's
-    # known leak (as with KeePassXC: test_keepassxc.py) from ours.  The slow
-    # unwinder sees the whole stack; only here, since it slows every run.
-    os.environ['ASAN_OPTIONS'] = ':'.join(
-        o for o in (os.environ.get('ASAN_OPTIONS'), 'fast_unwind_on_malloc=0') if o)
-    t = time.monotonic()
-    env = kwallet.setUpEnvModule()
-    sys.stderr.write('kwalletd5 started in %.2f s %r\n' % (time.monotonic() - t,
-                                                          env.kwallet.timings))
+    provider.setUpTestModule(kwallet.KWalletEnv, kwallet.missing())
 
 
 def tearDownModule():
-    if _started:
-        kwallet.tearDownEnvModule()
+    provider.tearDownEnvModule()
 
 
 def token_of(item):
@@ -106,9 +89,9 @@ class KWalletCase(GCTestCase):
     """Before each test: kwalletd5 running with the wallet open, then the harness's reset."""
 
     def setUp(self):
-        if harness.ENV is None or getattr(harness.ENV, 'kwallet', None) is None:
+        if harness.ENV is None or getattr(harness.ENV, 'provider', None) is None:
             self.skipTest('KWallet environment did not start')
-        self.kw = harness.ENV.kwallet
+        self.kw = harness.ENV.provider
         if self.kw.daemon is None or self.kw.daemon.poll() is not None or not self.kw.is_open():
             self.kw.restart_daemon()
         super().setUp()
