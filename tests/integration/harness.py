@@ -925,6 +925,14 @@ def xvfb_display(r, timeout, logdir):
     return ':' + buf.decode().strip()
 
 
+def private_dir(root, rel):
+    """root/rel (and what leads to it) made, mode 0700 whatever the umask; its path"""
+    p = os.path.join(root, rel)
+    os.makedirs(p, mode=0o700, exist_ok=True)
+    os.chmod(p, 0o700)
+    return p
+
+
 def stop_process_group(p):
     """SIGTERM the process group of Popen p (started with a new session), then SIGKILL."""
     if p.poll() is not None:
@@ -1045,10 +1053,7 @@ class Env:
         return self
 
     def _mkdir(self, rel):
-        p = os.path.join(self.root, rel)
-        os.makedirs(p, mode=0o700, exist_ok=True)
-        os.chmod(p, 0o700)
-        return p
+        return private_dir(self.root, rel)
 
     def base_env(self):
         """Environment of every child: private dirs, nothing inherited that matters."""

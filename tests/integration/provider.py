@@ -83,10 +83,7 @@ class Provider:
         return env
 
     def _mkdir(self, rel):
-        p = os.path.join(self.root, rel)
-        os.makedirs(p, mode=0o700, exist_ok=True)
-        os.chmod(p, 0o700)
-        return p
+        return harness.private_dir(self.root, rel)
 
     def _log(self, name):
         return open(os.path.join(self.logdir, name), 'ab')
