@@ -2,7 +2,8 @@
 """
 A Secret Service provider on a private session bus, for the integration
 tests (stdlib only; run with /usr/bin/python3): what kwallet.py (kwalletd5)
-and keepassxc.py (KeePassXC) share.
+and keepassxc.py (KeePassXC) share, and the test base of test_kwallet.py
+and test_keepassxc.py.
 
   - Provider: the provider's own processes beside a dbus-daemon whose
     configuration has no service directories (harness.start_private_bus),
@@ -12,10 +13,14 @@ and keepassxc.py (KeePassXC) share.
   - ProviderEnv: harness.Env whose Secret Service is a Provider instead of
     gnome-keyring (for GCTestCase); env.provider is the Provider.
   - setUpTestModule / tearDownEnvModule: a test module's world on one.
+  - ProviderCase: GCTestCase with the provider checked before each test,
+    `timeout = 3` in the config, and the assertions both test modules make.
 """
 
 import atexit
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,9 +30,22 @@ import unittest
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness                                           # noqa: E402
-from harness import stop_process_group                  # noqa: E402
+from harness import (GCTestCase, git_lines, parse_git_output,   # noqa: E402
+                     stop_process_group)
 
 RUN_TIMEOUT = 30
+
+GIT = 'git-credential-galileo'
+DOCKER = 'docker-credential-galileo'
+TIMEOUT = 3             # the config's timeout where a prompt is involved
+SLACK = 1.5             # what a bounded call may take beyond it
+CONTRACT_KEY_ATTRS = ('server', 'kind', 'username', 'organization')
+CONTRACT_TOKEN_ATTRS = ('server', 'organization')
+# the one line for an unanswered prompt or a keyring still locked
+WAITING = 'waiting for someone to answer a prompt'
+LOCKED = 'locked and was not unlocked'
+GENERATION = re.compile(r'\d{20}-\d{10}')
+
 
 def missing_tools(tools, more=()):
     """
@@ -222,3 +240,139 @@ def setUpTestModule(env_class, why_not):
                                                     time.monotonic() - t,
                                                     env.provider.timings))
     return env
+
+
+# --------------------------------------------------------------------------
+# the test base
+
+def token_of(item):
+    """the access token in a token item's secret ('gc1 EXPIRES LIFETIME FINGERPRINT TOKEN')"""
+    return (item.secret or '').split(' ')[-1]
+
+
+def contract_attrs(item, names):
+    """the contract's attributes of an item; the provider's own are left out"""
+    return {k: v for k, v in item.attributes.items() if k in names}
+
+
+class ProviderCase(GCTestCase):
+    """
+    Before each test: settle(env.provider) brings the provider to where a
+    test starts (the subclass says what that is), then the harness's reset.
+    """
+
+    def setUp(self):
+        p = getattr(harness.ENV, 'provider', None)
+        if p is None:
+            self.skipTest('the provider\'s environment did not start')
+        self.settle(p)
+        super().setUp()
+        self.host = '127.0.0.1:%d' % self.server.port
+        self.key_label = 'Galileo credential for ' + self.url
+        self.token_label = 'Galileo token for ' + self.url
+
+    def settle(self, provider):
+        raise NotImplementedError
+
+    def config(self, token_cache='keystore', extra=''):
+        self.env.write_config(token_cache=token_cache, extra='timeout = %d\n%s' % (TIMEOUT, extra))
+
+    def git_get(self, **kw):
+        return self.env.run(['get'], argv0=GIT, input=git_lines(
+            'protocol=https', 'host=' + self.host), **kw)
+
+    def docker_get(self, **kw):
+        return self.env.run(['get'], argv0=DOCKER, input=self.url + '\n', **kw)
+
+    def keystore_rows(self, new):
+        """
+        The commands that need the keystore, as (name, env.spawn keywords,
+        dialect); `new` is the key login is given.
+        """
+        return [
+            ('token --refresh', dict(args=['token', '--refresh']), 'native'),
+            ('login', dict(args=['login'], input=new + '\n'), 'native'),
+            ('logout', dict(args=['logout']), 'native'),
+            ('status', dict(args=['status']), 'native'),
+            ('git get', dict(args=['get'], argv0=GIT, input=git_lines(
+                'protocol=https', 'host=' + self.host)), 'git'),
+            ('docker get', dict(args=['get'], argv0=DOCKER, input=self.url + '\n'), 'docker'),
+        ]
+
+    def assertBoundedFailure(self, name, dialect, res, took, contains_any=(WAITING, LOCKED)):
+        """exit 6 (docker: 1, the line on stdout) with one line, within timeout + SLACK"""
+        rc, out, err = res
+        self.assertLessEqual(took, TIMEOUT + SLACK, '%s took %.2f s' % (name, took))
+        if dialect == 'docker':
+            self.assertEqual(rc, 1, '%s: exit code; stdout=%r' % (name, out))
+            self.assertEqual(err, '', '%s: stderr' % name)
+            line = out
+        else:
+            self.assertEqual(rc, 6, '%s: exit code; stderr=%r' % (name, err))
+            self.assertEqual(out, '', '%s: stdout on failure' % name)
+            self.assertOneErrorLine(err)
+            line = err
+        self.assertTrue(line.endswith('\n') and line.count('\n') == 1,
+                        '%s: expected one line, got %r' % (name, line))
+        self.assertTrue(any(c in line for c in contains_any),
+                        '%s: the line says neither %r: %r' % (name, contains_any, line))
+        self.assertNoneOf(self.server.issued, {name + ' stdout': out})
+
+    def assertOneKey(self, secret, **attrs):
+        items = self.env.key_items()
+        self.assertEqual(len(items), 1, items)
+        self.assertSecretEqual(items[0].secret, secret, 'stored credential')
+        for k, v in attrs.items():
+            self.assertEqual(items[0].attributes.get(k), v, k)
+        return items[0]
+
+    def assertContractKey(self, key):
+        """
+        The one credential item holds the API key `key` with the contract's
+        schema, label and attributes, and a generation; returns it.
+        """
+        item = self.assertOneKey(key)
+        self.assertEqual(item.schema, harness.KEY_SCHEMA)
+        self.assertEqual(item.label, self.key_label)
+        self.assertEqual(contract_attrs(item, CONTRACT_KEY_ATTRS),
+                         {'server': self.url, 'kind': 'api-key', 'username': '',
+                          'organization': ''})
+        self.assertRegex(item.generation or '', GENERATION, 'generation attribute')
+        return item
+
+    def assertContractToken(self, tok):
+        """
+        One token item, with the contract's label and attributes, holding
+        the token `tok`; returns it.
+        """
+        toks = self.env.token_items()
+        self.assertEqual(len(toks), 1, toks)
+        self.assertEqual(toks[0].label, self.token_label)
+        self.assertEqual(contract_attrs(toks[0], CONTRACT_TOKEN_ATTRS),
+                         {'server': self.url, 'organization': ''})
+        self.assertSecretEqual(token_of(toks[0]), tok, 'cached token')
+        return toks[0]
+
+    def assertGetsServe(self, tok):
+        """git get and docker get hand out the token `tok`; returns docker's answer"""
+        rc, out, err = self.git_get()
+        self.assertEqual((rc, err), (0, ''), 'git get')
+        self.assertSecretEqual(parse_git_output(out)[0].get('password'), tok, 'git password')
+        rc, out, err = self.docker_get()
+        self.assertEqual((rc, err), (0, ''), 'docker get')
+        doc = json.loads(out)
+        self.assertSecretEqual(doc['Secret'], tok, 'docker Secret')
+        return doc
+
+    def assertCredentialSent(self, expected, what='the endpoint'):
+        """the last request carried `expected` (compared, never shown)"""
+        got = self.server.last.credential if self.server.last else None
+        if got != expected:
+            self.fail('%s: got a %s credential, not the expected %s one (secrets not shown)'
+                      % (what, got[0] if got else 'missing', expected[0]))
+
+    def assertUsed(self, key, what):
+        """token --refresh goes to the endpoint with `key`"""
+        tok = self.token(['--refresh'], expect_new=True)
+        self.assertCredentialSent(('api-key', key), what)
+        return tok
