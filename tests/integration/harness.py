@@ -486,22 +486,22 @@ class TokenServer:
 
 class Listener:
     """
-    A TCP port on 127.0.0.1 that accepts connections and never answers
-    them: no TLS handshake, no HTTP (an endpoint that hangs, or an origin
-    that must receive nothing).  reset=True: each connection is reset at
-    once instead (RST, as a crashing server does).  count: connections
-    accepted.
+    A TCP port on 127.0.0.1 (or addr) that accepts connections and never
+    answers them: no TLS handshake, no HTTP (an endpoint that hangs, or an
+    origin that must receive nothing).  reset=True: each connection is
+    reset at once instead (RST, as a crashing server does).  count:
+    connections accepted; url: scheme://addr:port.
     """
 
-    def __init__(self, reset=False):
+    def __init__(self, reset=False, addr='127.0.0.1', scheme='https'):
         self.reset_conns = reset
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(('127.0.0.1', 0))
+        self.sock.bind((addr, 0))
         self.sock.listen(16)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.url = 'https://127.0.0.1:%d' % self.port
+        self.url = '%s://%s:%d' % (scheme, addr, self.port)
         self._lock = threading.Lock()
         self._count = 0
         self._conns = []
@@ -925,6 +925,14 @@ def xvfb_display(r, timeout, logdir):
     return ':' + buf.decode().strip()
 
 
+def private_dir(root, rel):
+    """root/rel (and what leads to it) made, mode 0700 whatever the umask; its path"""
+    p = os.path.join(root, rel)
+    os.makedirs(p, mode=0o700, exist_ok=True)
+    os.chmod(p, 0o700)
+    return p
+
+
 def stop_process_group(p):
     """SIGTERM the process group of Popen p (started with a new session), then SIGKILL."""
     if p.poll() is not None:
@@ -941,6 +949,64 @@ def stop_process_group(p):
         except OSError:
             pass
         p.wait(5)
+
+
+def run_secret_tool(args, env, input=None, timeout=RUN_TIMEOUT):
+    """
+    secret-tool ARGS with environment env (its bus); RunResult as text
+    (stdout may be a secret).  A search's stderr goes to stdout: secret-tool
+    prints attributes there, and the order keeps them with their item.
+    """
+    r = subprocess.run(['secret-tool'] + list(args),
+                       input=input.encode() if input is not None else None,
+                       stdin=None if input is not None else subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                       if args[:1] == ['search'] else subprocess.PIPE,
+                       env=env, timeout=timeout)
+    return RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
+                     (r.stderr or b'').decode('utf-8', 'replace'))
+
+
+PRIVATE_BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%(socket)s</listen>
+  <auth>EXTERNAL</auth>
+%(servicedir)s  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+'''
+
+
+def start_private_bus(conf, socket_path, log, env=None, servicedir=None):
+    """
+    A dbus-daemon in a session of its own, from a configuration written to
+    `conf`: a session bus on the unix socket `socket_path` whose only
+    service directory is `servicedir` (none when None: no
+    <standard_session_servicedirs/>, so nothing the system offers, such as
+    gnome-keyring, is activated on it).  stderr goes to the open file
+    `log`.  Returns (Popen, bus address); RuntimeError, the daemon
+    stopped, when it prints no address within 15 s.
+    """
+    with open(conf, 'w') as f:
+        f.write(PRIVATE_BUS_CONFIG % {
+            'socket': socket_path,
+            'servicedir': '  <servicedir>%s</servicedir>\n' % servicedir if servicedir else ''})
+    p = subprocess.Popen(
+        ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=1'],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+        env=env, start_new_session=True)
+    ready, _, _ = select.select([p.stdout], [], [], 15)
+    addr = p.stdout.readline().decode().strip() if ready else ''
+    p.stdout.close()
+    if not addr:
+        stop_process_group(p)
+        raise RuntimeError('private dbus-daemon did not start (see %s)' % log.name)
+    return p, addr
 
 
 class Env:
@@ -987,10 +1053,7 @@ class Env:
         return self
 
     def _mkdir(self, rel):
-        p = os.path.join(self.root, rel)
-        os.makedirs(p, mode=0o700, exist_ok=True)
-        os.chmod(p, 0o700)
-        return p
+        return private_dir(self.root, rel)
 
     def base_env(self):
         """Environment of every child: private dirs, nothing inherited that matters."""
@@ -1393,14 +1456,7 @@ class Env:
     def secret_tool(self, args, input=None):
         env = self.base_env()
         env['DBUS_SESSION_BUS_ADDRESS'] = self.dbus_address
-        r = subprocess.run(['secret-tool'] + args,
-                           input=input.encode() if input is not None else None,
-                           stdin=None if input is not None else subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-                           if args[:1] == ['search'] else subprocess.PIPE,
-                           env=env, timeout=RUN_TIMEOUT)
-        return RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
-                         (r.stderr or b'').decode('utf-8', 'replace'))
+        return run_secret_tool(args, env, input)
 
     def keyring_items(self, schema=None, **attrs):
         """Items of our schemas (or one), optionally filtered by attributes."""
@@ -1659,6 +1715,24 @@ class GCTestCase(unittest.TestCase):
 
     def assertNoneOf(self, needles, outputs):
         assert_not_in_any(self, needles, outputs)
+
+    def assertNoEchoPrompt(self, master, slave, prompt=b'API key'):
+        """
+        The program on the pseudo-terminal (master, slave) shows `prompt`
+        within 10 s, then turns echo off within 5 s.
+        """
+        import termios
+        shown = b''
+        deadline = time.time() + 10
+        while prompt not in shown and time.time() < deadline:
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                shown += os.read(master, 4096)
+        self.assertIn(prompt, shown, 'no prompt')
+        deadline = time.time() + 5
+        while termios.tcgetattr(slave)[3] & termios.ECHO and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertFalse(termios.tcgetattr(slave)[3] & termios.ECHO, 'echo never went off')
 
     # -- common steps ------------------------------------------------------
     def login(self, key=None, args=(), accept=True, env_extra=None):

@@ -6,7 +6,8 @@ the integration tests (stdlib only; run with /usr/bin/python3).
 One KeePassXC instance per test module:
   - Xvfb on a free display (-displayfd), no window manager;
   - a private dbus-daemon whose configuration has no service directories, so
-    nothing (gnome-keyring in particular) can be activated on that bus;
+    nothing (gnome-keyring in particular) can be activated on that bus
+    (provider.py: what KeePassXC and KWallet share);
   - a throwaway database made with `keepassxc-cli import` from a KeePass XML
     file that already carries the group exposed to the Secret Service (the
     database custom data FDO_SECRETS_EXPOSED_GROUP = that group's UUID):
@@ -35,31 +36,28 @@ Use from a test module (one instance for the module):
 
 or with the harness world (Env whose keystore is KeePassXC, for GCTestCase):
 
-    import harness, keepassxc
-    def setUpModule():    keepassxc.setUpEnvModule()
-    def tearDownModule(): keepassxc.tearDownEnvModule()
+    import keepassxc, provider
+    def setUpModule():    provider.setUpTestModule(keepassxc.KeePassXCEnv, keepassxc.missing())
+    def tearDownModule(): provider.tearDownEnvModule()
 
 `python3 keepassxc.py` runs a small self-test and prints how long it took.
 See KEEPASSXC-NOTES.md for what KeePassXC 2.7.4 does with the calls the
 program makes.
 """
 
-import atexit
 import base64
 import os
 import re
-import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness                                           # noqa: E402
+import provider                                          # noqa: E402
 from harness import RunResult, stop_process_group        # noqa: E402
 
 DB_PASSWORD = 'kpxc-fake-test-db-password'   # a throwaway test value
@@ -81,21 +79,14 @@ BUS_NAME = 'org.freedesktop.secrets'
 DEFAULT_ALIAS = '/org/freedesktop/secrets/aliases/default'
 MAINWINDOW_NAME = 'org.keepassxc.KeePassXC.MainWindow'
 
-SESSION_CONF = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <!-- private test bus: no <servicedir>, no <standard_session_servicedirs/>,
-       so no service can be activated on it -->
-  <type>session</type>
-  <listen>unix:path=%(socket)s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-'''
+TOOLS = (('keepassxc', 'keepassxc'), ('keepassxc-cli', 'keepassxc'), ('Xvfb', 'xvfb'),
+         ('xdotool', 'xdotool'), ('dbus-daemon', 'dbus'), ('dbus-send', 'dbus'),
+         ('secret-tool', 'libsecret-tools'))
+
+
+def missing():
+    """why KeePassXC cannot run here, or None"""
+    return provider.missing_tools(TOOLS)
 
 
 def _b64uuid(u):
@@ -206,7 +197,7 @@ class KeePassXCError(RuntimeError):
     pass
 
 
-class KeePassXC:
+class KeePassXC(provider.Provider):
     """
     A running KeePassXC serving the Secret Service on a private bus.
 
@@ -214,47 +205,30 @@ class KeePassXC:
     (its object path), timings (seconds per start phase), start_seconds.
     """
 
+    NAME = 'KeePassXC'
+    ROOT_PREFIX = 'gc-kpxc-'
+
     def __init__(self, root=None, base_env=None, confirm_access=False,
                  confirm_delete=False, unlock_before_search=True,
                  confirm_recycle=False, ini_extra=None, recycle_bin=True):
-        self._own_root = root is None
-        self.root = root
-        self._base_env = dict(base_env) if base_env else None
+        super().__init__(root, base_env)
         self.settings = dict(confirm_access=confirm_access,
                              confirm_delete=confirm_delete,
                              unlock_before_search=unlock_before_search,
                              confirm_recycle=confirm_recycle,
                              extra=dict(ini_extra or {}))
         self.recycle_bin = recycle_bin
-        self.xvfb = self.dbus = self.app = None
-        self.bus_address = None
+        self.xvfb = self.app = None
         self.display = None
         self.collection = None
         self.main_window = None
-        self.timings = {}
-        self.start_seconds = None
-        self._closed = False
 
     # -- environment -----------------------------------------------------------
     def base_env(self):
-        if self._base_env is not None:
-            env = dict(self._base_env)
-        else:
-            env = {'PATH': os.environ.get('PATH') or '/usr/local/bin:/usr/bin:/bin',
-                   'HOME': self.home, 'LC_ALL': 'C.UTF-8', 'TZ': 'UTC'}
+        """As Provider's, with no DISPLAY: a client of this Secret Service has none."""
+        env = super().base_env()
         env.pop('DISPLAY', None)
         env.pop('WAYLAND_DISPLAY', None)
-        return env
-
-    def child_env(self, extra=None):
-        """Environment for a client of this Secret Service (no DISPLAY)."""
-        env = self.base_env()
-        env['DBUS_SESSION_BUS_ADDRESS'] = self.bus_address
-        for k, v in (extra or {}).items():
-            if v is None:
-                env.pop(k, None)
-            else:
-                env[k] = v
         return env
 
     def _x_env(self):
@@ -283,57 +257,28 @@ class KeePassXC:
             env.pop(k, None)
         return env
 
-    def _mkdir(self, rel):
-        p = os.path.join(self.root, rel)
-        os.makedirs(p, mode=0o700, exist_ok=True)
-        os.chmod(p, 0o700)
-        return p
-
     # -- start / stop ------------------------------------------------------------
-    def start(self):
-        t0 = time.monotonic()
-        if self.root is None:
-            self.root = tempfile.mkdtemp(prefix='gc-kpxc-')
-        os.chmod(self.root, 0o700)
-        self.home = self._mkdir('home')
-        self.config_home = self._mkdir('home/.config')
-        self.cache_home = self._mkdir('home/.cache')
-        self.data_home = self._mkdir('home/.local/share')
-        self.runtime = self._mkdir('runtime')
+    def _prepare(self):
         self.tmp = self._mkdir('tmp')
-        self.logdir = self._mkdir('log')
         self.db_path = os.path.join(self.root, 'test.kdbx')
-        atexit.register(self.stop)
-        try:
-            self._phase('xvfb', self._start_xvfb)
-            self._phase('dbus', self._start_dbus)
-            self._phase('database', self._make_database)
-            # the probe needs no dialog: with ConfirmAccessItem=true libsecret
-            # cannot clear an item another process made (it skips items
-            # locked for it), so probe with the confirmations off and then
-            # restart with them when asked
-            wanted = dict(self.settings)
-            quiet = {k: False for k in CONFIRM_SETTINGS}
-            self.settings.update(quiet)
-            self._phase('keepassxc', self._start_app)
-            self._phase('probe', self._probe)
-            if any(wanted[k] for k in CONFIRM_SETTINGS):
-                self._phase('restart', lambda: self.restart(**wanted))
-            else:
-                self.settings = wanted
-        except BaseException:
-            self.stop()
-            raise
-        self.start_seconds = time.monotonic() - t0
-        return self
 
-    def _phase(self, name, fn):
-        t = time.monotonic()
-        fn()
-        self.timings[name] = round(time.monotonic() - t, 3)
-
-    def _log(self, name):
-        return open(os.path.join(self.logdir, name), 'ab')
+    def _start(self):
+        self._phase('xvfb', self._start_xvfb)
+        self._phase('dbus', self._start_dbus)
+        self._phase('database', self._make_database)
+        # the probe needs no dialog: with ConfirmAccessItem=true libsecret
+        # cannot clear an item another process made (it skips items
+        # locked for it), so probe with the confirmations off and then
+        # restart with them when asked
+        wanted = dict(self.settings)
+        quiet = {k: False for k in CONFIRM_SETTINGS}
+        self.settings.update(quiet)
+        self._phase('keepassxc', self._start_app)
+        self._phase('probe', self._probe)
+        if any(wanted[k] for k in CONFIRM_SETTINGS):
+            self._phase('restart', lambda: self.restart(**wanted))
+        else:
+            self.settings = wanted
 
     def _start_xvfb(self):
         r, w = os.pipe()
@@ -349,25 +294,6 @@ class KeePassXC:
             log.close()
         self.xvfb = p
         self.display = harness.xvfb_display(r, START_TIMEOUT, self.logdir)
-
-    def _start_dbus(self):
-        sock = os.path.join(self.runtime, 'bus')
-        conf = os.path.join(self.root, 'session.conf')
-        with open(conf, 'w') as f:
-            f.write(SESSION_CONF % {'socket': sock})
-        log = self._log('dbus.log')
-        p = subprocess.Popen(
-            ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=1'],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-            env=self.base_env(), start_new_session=True)
-        log.close()
-        self.dbus = p
-        ready, _, _ = select.select([p.stdout], [], [], 15)
-        addr = p.stdout.readline().decode().strip() if ready else ''
-        p.stdout.close()
-        if not addr:
-            raise KeePassXCError('dbus-daemon did not start (see %s)' % self.logdir)
-        self.bus_address = addr
 
     def _make_database(self):
         xml, self.exposed_group = database_xml(recycle_bin=self.recycle_bin)
@@ -529,22 +455,14 @@ class KeePassXC:
         if any(self.settings[k] != v for k, v in want.items()):
             self.restart(**want)
 
-    def stop(self):
-        if self._closed:
-            return
-        self._closed = True
+    def _stop_own(self):
         try:
             self.stop_app()
         except Exception:
             pass
-        for p in (self.dbus, self.xvfb):
-            if p is not None:
-                stop_process_group(p)
-        self.dbus = self.xvfb = None
-        if self._own_root and self.root:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    close = stop
+        if self.xvfb is not None:
+            stop_process_group(self.xvfb)
+            self.xvfb = None
 
     # -- D-Bus -------------------------------------------------------------------
     def dbus_call(self, dest, path, method, *args, timeout=RUN_TIMEOUT):
@@ -788,18 +706,6 @@ class KeePassXC:
         return self.group_entries(EXPOSED_GROUP, settle)
 
     # -- clients -----------------------------------------------------------------
-    def secret_tool(self, args, input=None, timeout=RUN_TIMEOUT):
-        """secret-tool on the private bus; RunResult as text (stdout may be a secret)."""
-        r = subprocess.run(['secret-tool'] + list(args),
-                           input=input.encode() if input is not None else None,
-                           stdin=None if input is not None else subprocess.DEVNULL,
-                           stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT if args[:1] == ['search']
-                           else subprocess.PIPE,
-                           env=self.child_env(), timeout=timeout)
-        return RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
-                         (r.stderr or b'').decode('utf-8', 'replace'))
-
     def spawn_secret_tool(self, args, input=None):
         """secret-tool started in the background (Popen; communicate() it)."""
         p = subprocess.Popen(['secret-tool'] + list(args),
@@ -837,50 +743,14 @@ def tearDownModule():
         KPXC = None
 
 
-class KeePassXCEnv(harness.Env):
+class KeePassXCEnv(provider.ProviderEnv):
     """
-    harness.Env whose Secret Service is KeePassXC on a private bus with no
-    service activation, instead of gnome-keyring (for GCTestCase).
-    env.kpxc is the KeePassXC.
+    provider.ProviderEnv on KeePassXC, made with the KeePassXC settings
+    given (for GCTestCase); env.provider is the KeePassXC.
     """
 
-    def __init__(self, **settings):
-        super().__init__()
-        self.kpxc_settings = settings
-        self.kpxc = None
-
-    def _start_dbus(self):
-        self.kpxc = KeePassXC(root=self._mkdir('kpxc'), base_env=self.base_env(),
-                              **self.kpxc_settings)
-        self.kpxc.start()
-        self.dbus_address = self.kpxc.bus_address
-
-    def _start_keyring(self):
-        pass
-
-    def close(self):
-        if self.kpxc is not None:
-            self.kpxc.stop()
-            self.kpxc = None
-        super().close()
-
-
-def setUpEnvModule(**settings):
-    """harness.ENV = a started KeePassXCEnv (GCTestCase uses it)."""
-    env = KeePassXCEnv(**settings)
-    try:
-        env.start()
-    except Exception:
-        env.close()
-        raise
-    harness.ENV = env
-    return env
-
-
-def tearDownEnvModule():
-    if harness.ENV is not None:
-        harness.ENV.close()
-        harness.ENV = None
+    PROVIDER = KeePassXC
+    DIR = 'kpxc'
 
 
 # --------------------------------------------------------------------------

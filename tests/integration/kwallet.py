@@ -6,7 +6,8 @@ KWALLET-NOTES.md for what KWallet does with the calls the program makes.
 
 One kwalletd5 per test module, headless:
   - a private dbus-daemon whose configuration has no service directories,
-    so nothing (gnome-keyring, a second kwalletd5) is activated on it;
+    so nothing (gnome-keyring, a second kwalletd5) is activated on it
+    (provider.py: what KWallet and KeePassXC share);
   - QT_QPA_PLATFORM=offscreen: no display; a dialog kwalletd5 would show
     (a password prompt for a closed wallet) is drawn nowhere and never
     answered, as on a desktop nobody is looking at;
@@ -28,27 +29,24 @@ in a D-Bus call's argument (never argv, a log or the output).
 
 Use with the harness world (Env whose keystore is KWallet, for GCTestCase):
 
-    import harness, kwallet
-    def setUpModule():    kwallet.setUpEnvModule()
-    def tearDownModule(): kwallet.tearDownEnvModule()
+    import kwallet, provider
+    def setUpModule():    provider.setUpTestModule(kwallet.KWalletEnv, kwallet.missing())
+    def tearDownModule(): provider.tearDownEnvModule()
 
 `python3 kwallet.py` runs a small self-test and prints how long it took.
 """
 
-import atexit
 import hashlib
 import os
-import select
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness                                           # noqa: E402
+import provider                                          # noqa: E402
 from harness import RunResult, stop_process_group        # noqa: E402
 
 WALLET = 'kdewallet'
@@ -68,20 +66,6 @@ TOOLS = (('kwalletd5', 'libkf5wallet-bin'), ('dbus-daemon', 'dbus'),
 # Diffie-Hellman: every libsecret client then fails
 QCA_PLUGIN_PACKAGE = 'libqca-qt5-2-plugins'
 
-SESSION_CONF = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%(socket)s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-'''
-
 KWALLETRC = '''[Wallet]
 Enabled=true
 First Use=false
@@ -97,53 +81,37 @@ apiEnabled=true
 
 def missing():
     """why KWallet cannot run here, or None"""
-    gone = [(prog, pkg) for prog, pkg in TOOLS if not shutil.which(prog)]
     r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', QCA_PLUGIN_PACKAGE],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    if b'install ok installed' not in r.stdout:
-        gone.append(('the QCA plugins', QCA_PLUGIN_PACKAGE))
-    if not gone:
-        return None
-    return 'not installed: %s (apt-get install %s)' % (
-        ', '.join(p for p, _ in gone), ' '.join(sorted({k for _, k in gone})))
+    qca = b'install ok installed' in r.stdout
+    return provider.missing_tools(TOOLS, () if qca else [('the QCA plugins',
+                                                         QCA_PLUGIN_PACKAGE)])
 
 
 class KWalletError(RuntimeError):
     pass
 
 
-class KWallet:
+class KWallet(provider.Provider):
     """
     A running kwalletd5 serving the Secret Service on a private bus.
     Attributes once started: bus_address, collection, timings, start_seconds.
     """
 
+    NAME = 'KWallet'
+    ROOT_PREFIX = 'gc-kwallet-'
+
     def __init__(self, root=None, base_env=None):
-        self._own_root = root is None
-        self.root = root
-        self._base_env = dict(base_env) if base_env else None
-        self.dbus = self.daemon = None
-        self.bus_address = None
+        super().__init__(root, base_env)
+        self.daemon = None
         self.collection = '/org/freedesktop/secrets/collection/' + WALLET
-        self.timings = {}
-        self.start_seconds = None
-        self._closed = False
 
     # -- environment -----------------------------------------------------------
     def base_env(self):
-        if self._base_env is not None:
-            env = dict(self._base_env)
-        else:
-            env = {'PATH': os.environ.get('PATH') or '/usr/bin:/bin', 'LC_ALL': 'C.UTF-8'}
+        env = super().base_env()
         env.update(HOME=self.home, XDG_CONFIG_HOME=self.config_home,
                    XDG_DATA_HOME=self.data_home, XDG_CACHE_HOME=self.cache_home,
                    XDG_RUNTIME_DIR=self.runtime)
-        return env
-
-    def child_env(self, extra=None):
-        env = self.base_env()
-        env['DBUS_SESSION_BUS_ADDRESS'] = self.bus_address
-        env.update(extra or {})
         return env
 
     def _daemon_env(self):
@@ -151,66 +119,18 @@ class KWallet:
         env['QT_QPA_PLATFORM'] = 'offscreen'
         return env
 
-    def _mkdir(self, rel):
-        p = os.path.join(self.root, rel)
-        os.makedirs(p, mode=0o700, exist_ok=True)
-        os.chmod(p, 0o700)
-        return p
-
-    def _log(self, name):
-        return open(os.path.join(self.logdir, name), 'ab')
-
     # -- start and stop ----------------------------------------------------------
-    def start(self):
-        t0 = time.monotonic()
-        if self.root is None:
-            self.root = tempfile.mkdtemp(prefix='gc-kwallet-')
-        os.chmod(self.root, 0o700)
-        self.home = self._mkdir('home')
-        self.config_home = self._mkdir('home/.config')
-        self.cache_home = self._mkdir('home/.cache')
-        self.data_home = self._mkdir('home/.local/share')
+    def _prepare(self):
         self.wallet_dir = self._mkdir('home/.local/share/kwalletd')
-        self.runtime = self._mkdir('runtime')
-        self.logdir = self._mkdir('log')
         with open(os.path.join(self.config_home, 'kwalletrc'), 'w') as f:
             f.write(KWALLETRC)
-        atexit.register(self.stop)
-        try:
-            self._phase('dbus', self._start_dbus)
-            self._phase('kwalletd5', self.start_daemon)
-            self._phase('create', self.open_wallet)
-            self._phase('restart', self.restart_daemon)
-            self._phase('probe', self._probe)
-        except BaseException:
-            self.stop()
-            raise
-        self.start_seconds = time.monotonic() - t0
-        return self
 
-    def _phase(self, name, fn):
-        t = time.monotonic()
-        fn()
-        self.timings[name] = round(time.monotonic() - t, 3)
-
-    def _start_dbus(self):
-        sock = os.path.join(self.runtime, 'bus')
-        conf = os.path.join(self.root, 'session.conf')
-        with open(conf, 'w') as f:
-            f.write(SESSION_CONF % {'socket': sock})
-        log = self._log('dbus.log')
-        p = subprocess.Popen(
-            ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=1'],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-            env=self.base_env(), start_new_session=True)
-        log.close()
-        self.dbus = p
-        ready, _, _ = select.select([p.stdout], [], [], 15)
-        addr = p.stdout.readline().decode().strip() if ready else ''
-        p.stdout.close()
-        if not addr:
-            raise KWalletError('dbus-daemon did not start (see %s)' % self.logdir)
-        self.bus_address = addr
+    def _start(self):
+        self._phase('dbus', self._start_dbus)
+        self._phase('kwalletd5', self.start_daemon)
+        self._phase('create', self.open_wallet)
+        self._phase('restart', self.restart_daemon)
+        self._phase('probe', self._probe)
 
     def start_daemon(self):
         """start kwalletd5 and wait for its names on the bus"""
@@ -281,18 +201,10 @@ class KWallet:
             raise KWalletError('probe did not read back')
         self.secret_tool(['clear'] + attrs)
 
-    def stop(self):
-        if self._closed:
-            return
-        self._closed = True
-        for p in (self.daemon, self.dbus):
-            if p is not None:
-                stop_process_group(p)
-        self.daemon = self.dbus = None
-        if self._own_root and self.root:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    close = stop
+    def _stop_own(self):
+        if self.daemon is not None:
+            stop_process_group(self.daemon)
+            self.daemon = None
 
     # -- D-Bus -------------------------------------------------------------------
     def gdbus(self, dest, path, method, *args, timeout=RUN_TIMEOUT):
@@ -320,18 +232,6 @@ class KWallet:
                 raise KWalletError('timed out waiting for %s (see %s)' % (what, self.logdir))
             time.sleep(step)
 
-    def secret_tool(self, args, input=None, timeout=RUN_TIMEOUT):
-        """secret-tool on the private bus; RunResult as text (stdout may be a secret)"""
-        r = subprocess.run(['secret-tool'] + list(args),
-                           input=input.encode() if input is not None else None,
-                           stdin=None if input is not None else subprocess.DEVNULL,
-                           stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT if args[:1] == ['search']
-                           else subprocess.PIPE,
-                           env=self.child_env(), timeout=timeout)
-        return RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
-                         (r.stderr or b'').decode('utf-8', 'replace'))
-
     def __repr__(self):
         return '<KWallet bus=%s started in %ss>' % (self.bus_address, self.start_seconds)
 
@@ -339,24 +239,14 @@ class KWallet:
 # --------------------------------------------------------------------------
 # the harness world on KWallet
 
-class KWalletEnv(harness.Env):
+class KWalletEnv(provider.ProviderEnv):
     """
-    harness.Env whose Secret Service is kwalletd5 on a private bus with no
-    service activation, instead of gnome-keyring (for GCTestCase).
-    env.kwallet is the KWallet.
+    provider.ProviderEnv on kwalletd5 (for GCTestCase); env.provider is the
+    KWallet.
     """
 
-    def __init__(self):
-        super().__init__()
-        self.kwallet = None
-
-    def _start_dbus(self):
-        self.kwallet = KWallet(root=self._mkdir('kwallet'), base_env=self.base_env())
-        self.kwallet.start()
-        self.dbus_address = self.kwallet.bus_address
-
-    def _start_keyring(self):
-        pass
+    PROVIDER = KWallet
+    DIR = 'kwallet'
 
     def secret_tool(self, args, input=None):
         """
@@ -379,30 +269,6 @@ class KWalletEnv(harness.Env):
                     all(i.secret for i in items):
                 break
         return r
-
-    def close(self):
-        if self.kwallet is not None:
-            self.kwallet.stop()
-            self.kwallet = None
-        super().close()
-
-
-def setUpEnvModule():
-    """harness.ENV = a started KWalletEnv (GCTestCase uses it)."""
-    env = KWalletEnv()
-    try:
-        env.start()
-    except Exception:
-        env.close()
-        raise
-    harness.ENV = env
-    return env
-
-
-def tearDownEnvModule():
-    if harness.ENV is not None:
-        harness.ENV.close()
-        harness.ENV = None
 
 
 def _selftest():

@@ -33,7 +33,6 @@ locked or killed.
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -79,22 +78,6 @@ def tearDownModule():
 # --------------------------------------------------------------------------
 # a private session bus, with or without a keyring daemon of its own
 
-BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%(root)s/bus</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>%(root)s/services</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-'''
-
-
 class PrivateBus:
     """
     A dbus-daemon whose only service directory is empty (nothing is
@@ -118,21 +101,10 @@ class PrivateBus:
         return open(os.path.join(self.root, 'log', name), 'ab')
 
     def start(self, keyring=True):
-        conf = os.path.join(self.root, 'bus.conf')
-        with open(conf, 'w') as f:
-            f.write(BUS_CONFIG % {'root': self.root})
         with self.log('dbus.log') as log:
-            self.bus = subprocess.Popen(
-                ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=1'],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True)
-        ready, _, _ = select.select([self.bus.stdout], [], [], 15)
-        if not ready:
-            raise RuntimeError('private dbus-daemon did not print its address')
-        self.address = self.bus.stdout.readline().decode().strip()
-        self.bus.stdout.close()
-        if not self.address:
-            raise RuntimeError('private dbus-daemon failed (see %s)' % self.root)
+            self.bus, self.address = harness.start_private_bus(
+                os.path.join(self.root, 'bus.conf'), os.path.join(self.root, 'bus'), log,
+                servicedir=os.path.join(self.root, 'services'))
         if keyring:
             self.start_keyring()
         return self
@@ -190,14 +162,7 @@ class PrivateBus:
         self.start_keyring()
 
     def secret_tool(self, args, input=None):
-        r = subprocess.run(['secret-tool'] + args,
-                           input=input.encode() if input is not None else None,
-                           stdin=None if input is not None else subprocess.DEVNULL,
-                           stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT if args[:1] == ['search'] else subprocess.PIPE,
-                           env=self.daemon_env(), timeout=30)
-        return harness.RunResult(r.returncode, r.stdout.decode('utf-8', 'replace'),
-                                 (r.stderr or b'').decode('utf-8', 'replace'))
+        return harness.run_secret_tool(args, self.daemon_env(), input)
 
     def items(self, server):
         """the items of server (both schemas carry a server attribute)"""
@@ -481,6 +446,19 @@ class PrivateBusCase(FaultCase):
         for s in (KEY_SCHEMA, TOKEN_SCHEMA):
             self.world.secret_tool(['clear', 'xdg:schema', s])
 
+    def store_without_secret(self, kind='api-key', organization='', ahead=10 ** 9):
+        """
+        What a daemon killed between CreateItem's item and its secret leaves
+        on the private bus: a credential item for self.url with no secret,
+        username 'cut', its generation `ahead` ns after now (the newest).
+        """
+        generation = '%020d-%010d' % (time.time_ns() + ahead, 1)
+        r = self.world.secret_tool(
+            ['store', '--label=Galileo credential for ' + self.url, 'xdg:schema', KEY_SCHEMA,
+             'server', self.url, 'kind', kind, 'username', 'cut', 'organization', organization,
+             'generation', generation], input='')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
 
 class Locked(PrivateBusCase):
     """
@@ -657,12 +635,7 @@ class KilledDaemon(PrivateBusCase):
         # passes it over to the credential before it; the next store
         # removes it.
         old = self.set_up_stored(None, self.world)
-        generation = '%020d-%010d' % (time.time_ns() + 10 ** 9, 1)
-        r = self.world.secret_tool(
-            ['store', '--label=Galileo credential for ' + self.url, 'xdg:schema', KEY_SCHEMA,
-             'server', self.url, 'kind', 'api-key', 'username', 'cut', 'organization', '',
-             'generation', generation], input='')
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.store_without_secret()
         self.assertEqual(len([i for i in self.world.items(self.url)
                               if i.schema == KEY_SCHEMA]), 2)
         self.token(['--refresh'], env_extra=self.bus, expect_new=True)

@@ -35,108 +35,44 @@ install keepassxc xvfb xdotool); skipped with the reason when missing.
 import json
 import os
 import re
-import shutil
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import keepassxc  # noqa: E402
-from harness import GCTestCase, git_lines, parse_git_output  # noqa: E402
+import provider  # noqa: E402
+from harness import git_lines, parse_git_output  # noqa: E402
+from provider import (CONTRACT_KEY_ATTRS, CONTRACT_TOKEN_ATTRS, GENERATION,  # noqa: E402
+                      GIT, LOCKED, SLACK, TIMEOUT, WAITING, contract_attrs, token_of)
 
-GIT = 'git-credential-galileo'
-DOCKER = 'docker-credential-galileo'
-TIMEOUT = 3             # the config's timeout where a prompt is involved
-SLACK = 1.5             # what a bounded call may take beyond it (the brief's bound)
-CONTRACT_KEY_ATTRS = ('server', 'kind', 'username', 'organization')
-CONTRACT_TOKEN_ATTRS = ('server', 'organization')
-# the one line for an unanswered prompt or a keyring still locked
-WAITING = 'waiting for someone to answer a prompt'
-LOCKED = 'locked and was not unlocked'
 DENIED = 'refused access'
 KEPT = ('Secret Service', 'did not keep the secret as written')
-GENERATION = re.compile(r'\d{20}-\d{10}')
-
-TOOLS = (('keepassxc', 'keepassxc'), ('keepassxc-cli', 'keepassxc'), ('Xvfb', 'xvfb'),
-         ('xdotool', 'xdotool'), ('dbus-daemon', 'dbus'), ('dbus-send', 'dbus'),
-         ('secret-tool', 'libsecret-tools'))
-
-
-def missing_tools():
-    """why the module cannot run here, or None"""
-    missing = [(prog, pkg) for prog, pkg in TOOLS if not shutil.which(prog)]
-    if not missing:
-        return None
-    pkgs = sorted({pkg for _, pkg in missing})
-    return 'not installed: %s (apt-get install %s)' % (
-        ', '.join(prog for prog, _ in missing), ' '.join(pkgs))
-
-
-_started = False
 
 
 def setUpModule():
-    global _started
-    why = missing_tools()
-    if why:
-        raise unittest.SkipTest(why)
-    _started = True
-    # In the sanitizer build: GLib has no frame pointers, so LeakSanitizer's
-    # fast unwinder stops at g_malloc and lsan.supp cannot tell libsecret's
-    # known leak (it shows with KeePassXC) from ours.  The slow unwinder
-    # sees the whole stack; it triples a run's time, so only here.
-    os.environ['ASAN_OPTIONS'] = ':'.join(
-        o for o in (os.environ.get('ASAN_OPTIONS'), 'fast_unwind_on_malloc=0') if o)
-    t = time.monotonic()
-    env = keepassxc.setUpEnvModule()
-    sys.stderr.write('KeePassXC started in %.2f s %r\n' % (time.monotonic() - t,
-                                                           env.kpxc.timings))
+    provider.setUpTestModule(keepassxc.KeePassXCEnv, keepassxc.missing())
 
 
 def tearDownModule():
-    if _started:
-        keepassxc.tearDownEnvModule()
+    provider.tearDownEnvModule()
 
 
-def token_of(item):
-    """the access token in a token item's secret (harness.parse_payload)"""
-    return (item.secret or '').split(' ')[-1]
-
-
-def contract_attrs(item, names):
-    """the contract's attributes of an item; KeePassXC's own are left out"""
-    return {k: v for k, v in item.attributes.items() if k in names}
-
-
-class KeePassXCCase(GCTestCase):
+class KeePassXCCase(provider.ProviderCase):
     """
     Before each test: KeePassXC unlocked, without confirmations and without
     dialogs (whatever an earlier test left), then the harness's reset.
     """
 
-    def setUp(self):
-        if harness.ENV is None or getattr(harness.ENV, 'kpxc', None) is None:
-            self.skipTest('KeePassXC environment did not start')
-        self.kpxc = harness.ENV.kpxc
-        self.settle_kpxc()
-        super().setUp()
-        self.host = '127.0.0.1:%d' % self.server.port
-        self.key_label = 'Galileo credential for ' + self.url
-        self.token_label = 'Galileo token for ' + self.url
-
-    def settle_kpxc(self):
-        k = self.kpxc
+    def settle(self, kpxc):
+        self.kpxc = k = kpxc
         k.dismiss_all()
         if k.settings['confirm_access'] or k.settings['confirm_delete']:
             k.restart(confirm_access=False, confirm_delete=False)
         if k.is_locked():
             k.unlock()
         k.dismiss_all()
-
-    def config(self, token_cache='keystore', extra=''):
-        self.env.write_config(token_cache=token_cache, extra='timeout = %d\n%s' % (TIMEOUT, extra))
 
     # -- running, with an eye on dialogs ---------------------------------------
     def run_watched(self, args, **kw):
@@ -159,53 +95,6 @@ class KeePassXCCase(GCTestCase):
     def assertNoDialog(self, seen, what):
         self.assertEqual(seen, [], '%s: KeePassXC showed a dialog' % what)
 
-    def assertBoundedFailure(self, name, dialect, res, took, contains_any=(WAITING, LOCKED)):
-        """exit 6 (docker: 1, the line on stdout) with one line, within timeout + SLACK"""
-        rc, out, err = res
-        self.assertLessEqual(took, TIMEOUT + SLACK, '%s took %.2f s' % (name, took))
-        if dialect == 'docker':
-            self.assertEqual(rc, 1, '%s: exit code; stdout=%r' % (name, out))
-            self.assertEqual(err, '', '%s: stderr' % name)
-            line = out
-        else:
-            self.assertEqual(rc, 6, '%s: exit code; stderr=%r' % (name, err))
-            self.assertEqual(out, '', '%s: stdout on failure' % name)
-            self.assertOneErrorLine(err)
-            line = err
-        self.assertTrue(line.endswith('\n') and line.count('\n') == 1,
-                        '%s: expected one line, got %r' % (name, line))
-        self.assertTrue(any(c in line for c in contains_any),
-                        '%s: the line says neither %r: %r' % (name, contains_any, line))
-        self.assertNoneOf(self.server.issued, {name + ' stdout': out})
-
-    def git_get(self, **kw):
-        return self.env.run(['get'], argv0=GIT, input=git_lines(
-            'protocol=https', 'host=' + self.host), **kw)
-
-    def docker_get(self, **kw):
-        return self.env.run(['get'], argv0=DOCKER, input=self.url + '\n', **kw)
-
-    def assertOneKey(self, secret, **attrs):
-        items = self.env.key_items()
-        self.assertEqual(len(items), 1, items)
-        self.assertSecretEqual(items[0].secret, secret, 'stored credential')
-        for k, v in attrs.items():
-            self.assertEqual(items[0].attributes.get(k), v, k)
-        return items[0]
-
-    def assertCredentialSent(self, expected, what='the endpoint'):
-        """the last request carried `expected` (compared, never shown)"""
-        got = self.server.last.credential if self.server.last else None
-        if got != expected:
-            self.fail('%s: got a %s credential, not the expected %s one (secrets not shown)'
-                      % (what, got[0] if got else 'missing', expected[0]))
-
-    def assertUsed(self, key, what):
-        """token --refresh goes to the endpoint with `key`"""
-        tok = self.token(['--refresh'], expect_new=True)
-        self.assertCredentialSent(('api-key', key), what)
-        return tok
-
 
 # --------------------------------------------------------------------------
 # 1. the commands
@@ -219,32 +108,15 @@ class Commands(KeePassXCCase):
         res, _, dialogs = self.run_watched(['login'], input=key + '\n')
         seen += dialogs
         self.assertEqual(res.returncode, 0, res.stderr)
-        item = self.assertOneKey(key)
-        self.assertEqual(item.schema, harness.KEY_SCHEMA)
-        self.assertEqual(item.label, self.key_label)
-        self.assertEqual(contract_attrs(item, CONTRACT_KEY_ATTRS),
-                         {'server': self.url, 'kind': 'api-key', 'username': '',
-                          'organization': ''})
-        self.assertRegex(item.generation or '', GENERATION, 'generation attribute')
+        self.assertContractKey(key)
         # the token login obtained is cached in the keystore: one item
         tok = self.token(expect_new=False)
         self.assertSecretEqual(tok, self.server.last.token, 'token')
-        toks = self.env.token_items()
-        self.assertEqual(len(toks), 1, toks)
-        self.assertEqual(toks[0].label, self.token_label)
-        self.assertEqual(contract_attrs(toks[0], CONTRACT_TOKEN_ATTRS),
-                         {'server': self.url, 'organization': ''})
-        self.assertRegex(toks[0].generation or '', GENERATION, 'generation attribute')
-        self.assertSecretEqual(token_of(toks[0]), tok, 'cached token')
+        item = self.assertContractToken(tok)
+        self.assertRegex(item.generation or '', GENERATION, 'generation attribute')
 
-        rc, out, err = self.git_get()
-        self.assertEqual((rc, err), (0, ''), 'git get')
-        self.assertSecretEqual(parse_git_output(out)[0].get('password'), tok, 'git password')
-        rc, out, err = self.docker_get()
-        self.assertEqual((rc, err), (0, ''), 'docker get')
-        doc = json.loads(out)
+        doc = self.assertGetsServe(tok)
         self.assertEqual(doc['ServerURL'], self.url)
-        self.assertSecretEqual(doc['Secret'], tok, 'docker Secret')
 
         rc, out, err = self.env.run(['status'])
         self.assertEqual((rc, err), (0, ''), 'status')
@@ -362,17 +234,6 @@ class Replacing(KeePassXCCase):
 
 class Locked(KeePassXCCase):
 
-    def rows(self, new):
-        return [
-            ('token --refresh', dict(args=['token', '--refresh']), 'native'),
-            ('login', dict(args=['login'], input=new + '\n'), 'native'),
-            ('logout', dict(args=['logout']), 'native'),
-            ('status', dict(args=['status']), 'native'),
-            ('git get', dict(args=['get'], argv0=GIT, input=git_lines(
-                'protocol=https', 'host=' + self.host)), 'git'),
-            ('docker get', dict(args=['get'], argv0=DOCKER, input=self.url + '\n'), 'docker'),
-        ]
-
     def test_every_command_gives_up_within_the_timeout(self):
         # token-cache = keystore: nothing is served from a cache the lock
         # does not cover
@@ -386,7 +247,7 @@ class Locked(KeePassXCCase):
         self.kpxc.lock()
         timings = {}
         try:
-            rows = self.rows(new)
+            rows = self.keystore_rows(new)
             # the first alone, then the others all at once (each is bounded
             # on its own; together they keep the file's run short)
             name, kw, dialect = rows[0]

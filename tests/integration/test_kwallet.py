@@ -5,7 +5,8 @@ The helper against KWallet 5.103 (kwalletd5, Debian 12) as its Secret
 Service (galileo-credential(1) SECRET SERVICE PROVIDERS; keystore/secret_service.c),
 one kwalletd5 per module (kwallet.KWalletEnv: headless, a private bus with
 no service activation, the wallet opened as pam_kwallet5 does; see
-KWALLET-NOTES.md).  The scenarios of test_keepassxc.py, as they apply:
+KWALLET-NOTES.md).  The scenarios of test_keepassxc.py, as they apply, on
+the test base they share (provider.ProviderCase):
 
   1. login / token / git get / docker get / status / logout work, and the
      items carry the contract's attributes;
@@ -34,27 +35,19 @@ QCA plugins (libqca-qt5-2-plugins); skipped with the reason when missing.
 
 import json
 import os
-import re
 import signal
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import kwallet  # noqa: E402
-from harness import GCTestCase, git_lines, parse_git_output  # noqa: E402
+import provider  # noqa: E402
+from harness import git_lines, parse_git_output  # noqa: E402
+from provider import (CONTRACT_KEY_ATTRS, CONTRACT_TOKEN_ATTRS, DOCKER,  # noqa: E402
+                      GIT, contract_attrs, token_of)
 
-GIT = 'git-credential-galileo'
-DOCKER = 'docker-credential-galileo'
-TIMEOUT = 3             # the config's timeout
-SLACK = 1.5             # what a bounded call may take beyond it
-CONTRACT_KEY_ATTRS = ('server', 'kind', 'username', 'organization')
-CONTRACT_TOKEN_ATTRS = ('server', 'organization')
-WAITING = 'waiting for someone to answer a prompt'
-LOCKED = 'locked and was not unlocked'
-GENERATION = re.compile(r'\d{20}-\d{10}')
 WRITE_BACK = 5          # seconds KWallet keeps a change in memory before writing it
 STRESS_TOKENS = 200
 STRESS_LOGINS = 150
@@ -67,97 +60,22 @@ def sanitized():
     with open(harness.program_path(), 'rb') as f:
         return b'__asan_init' in f.read()
 
-_started = False
-
 
 def setUpModule():
-    global _started
-    why = kwallet.missing()
-    if why:
-        raise unittest.SkipTest(why)
-    _started = True
-    # In the sanitizer build: GLib has no frame pointers, so LeakSanitizer's
-    # fast unwinder stops at g_malloc and lsan.supp cannot tell libsecret's
-    # known leak (as with KeePassXC: test_keepassxc.py) from ours.  The slow
-    # unwinder sees the whole stack; only here, since it slows every run.
-    os.environ['ASAN_OPTIONS'] = ':'.join(
-        o for o in (os.environ.get('ASAN_OPTIONS'), 'fast_unwind_on_malloc=0') if o)
-    t = time.monotonic()
-    env = kwallet.setUpEnvModule()
-    sys.stderr.write('kwalletd5 started in %.2f s %r\n' % (time.monotonic() - t,
-                                                          env.kwallet.timings))
+    provider.setUpTestModule(kwallet.KWalletEnv, kwallet.missing())
 
 
 def tearDownModule():
-    if _started:
-        kwallet.tearDownEnvModule()
+    provider.tearDownEnvModule()
 
 
-def token_of(item):
-    """the access token in a token item's secret ('gc1 EXPIRES LIFETIME FINGERPRINT TOKEN')"""
-    return (item.secret or '').split(' ')[-1]
-
-
-def contract_attrs(item, names):
-    return {k: v for k, v in item.attributes.items() if k in names}
-
-
-class KWalletCase(GCTestCase):
+class KWalletCase(provider.ProviderCase):
     """Before each test: kwalletd5 running with the wallet open, then the harness's reset."""
 
-    def setUp(self):
-        if harness.ENV is None or getattr(harness.ENV, 'kwallet', None) is None:
-            self.skipTest('KWallet environment did not start')
-        self.kw = harness.ENV.kwallet
-        if self.kw.daemon is None or self.kw.daemon.poll() is not None or not self.kw.is_open():
-            self.kw.restart_daemon()
-        super().setUp()
-        self.host = '127.0.0.1:%d' % self.server.port
-        self.key_label = 'Galileo credential for ' + self.url
-        self.token_label = 'Galileo token for ' + self.url
-
-    def config(self, token_cache='keystore', extra=''):
-        self.env.write_config(token_cache=token_cache, extra='timeout = %d\n%s' % (TIMEOUT, extra))
-
-    def git_get(self, **kw):
-        return self.env.run(['get'], argv0=GIT, input=git_lines(
-            'protocol=https', 'host=' + self.host), **kw)
-
-    def docker_get(self, **kw):
-        return self.env.run(['get'], argv0=DOCKER, input=self.url + '\n', **kw)
-
-    def assertOneKey(self, secret, **attrs):
-        items = self.env.key_items()
-        self.assertEqual(len(items), 1, items)
-        self.assertSecretEqual(items[0].secret, secret, 'stored credential')
-        for k, v in attrs.items():
-            self.assertEqual(items[0].attributes.get(k), v, k)
-        return items[0]
-
-    def assertCredentialSent(self, expected, what='the endpoint'):
-        got = self.server.last.credential if self.server.last else None
-        if got != expected:
-            self.fail('%s: got a %s credential, not the expected %s one (secrets not shown)'
-                      % (what, got[0] if got else 'missing', expected[0]))
-
-    def assertUsed(self, key, what):
-        tok = self.token(['--refresh'], expect_new=True)
-        self.assertCredentialSent(('api-key', key), what)
-        return tok
-
-    def assertBoundedFailure(self, name, dialect, res, took):
-        rc, out, err = res
-        self.assertLessEqual(took, TIMEOUT + SLACK, '%s took %.2f s' % (name, took))
-        if dialect == 'docker':
-            self.assertEqual((rc, err), (1, ''), '%s: stdout=%r' % (name, out))
-            line = out
-        else:
-            self.assertEqual((rc, out), (6, ''), '%s: stderr=%r' % (name, err))
-            self.assertOneErrorLine(err)
-            line = err
-        self.assertTrue(line.endswith('\n') and line.count('\n') == 1, repr(line))
-        self.assertTrue(WAITING in line or LOCKED in line, '%s: %r' % (name, line))
-        self.assertNoneOf(self.server.issued, {name + ' stdout': out})
+    def settle(self, kw):
+        self.kw = kw
+        if kw.daemon is None or kw.daemon.poll() is not None or not kw.is_open():
+            kw.restart_daemon()
 
     def wallet_snapshot(self):
         """our items without their object paths (kwalletd5 numbers them anew at each start)"""
@@ -181,27 +99,11 @@ class Commands(KWalletCase):
     def test_login_token_git_docker_status_logout(self):
         self.config()
         key = self.login()
-        item = self.assertOneKey(key)
-        self.assertEqual(item.schema, harness.KEY_SCHEMA)
-        self.assertEqual(item.label, self.key_label)
-        self.assertEqual(contract_attrs(item, CONTRACT_KEY_ATTRS),
-                         {'server': self.url, 'kind': 'api-key', 'username': '',
-                          'organization': ''})
-        self.assertRegex(item.generation or '', GENERATION, 'generation attribute')
+        self.assertContractKey(key)
         tok = self.token(expect_new=False)
         self.assertSecretEqual(tok, self.server.last.token, 'token')
-        toks = self.env.token_items()
-        self.assertEqual(len(toks), 1, toks)
-        self.assertEqual(toks[0].label, self.token_label)
-        self.assertEqual(contract_attrs(toks[0], CONTRACT_TOKEN_ATTRS),
-                         {'server': self.url, 'organization': ''})
-        self.assertSecretEqual(token_of(toks[0]), tok, 'cached token')
-        rc, out, err = self.git_get()
-        self.assertEqual((rc, err), (0, ''), 'git get')
-        self.assertSecretEqual(parse_git_output(out)[0].get('password'), tok, 'git password')
-        rc, out, err = self.docker_get()
-        self.assertEqual((rc, err), (0, ''), 'docker get')
-        self.assertSecretEqual(json.loads(out)['Secret'], tok, 'docker Secret')
+        self.assertContractToken(tok)
+        self.assertGetsServe(tok)
         rc, out, err = self.env.run(['status'])
         self.assertEqual((rc, err), (0, ''), 'status')
         body = [l.strip() for l in out.rstrip('\n').split('\n')[1:]]
@@ -271,17 +173,6 @@ class Replacing(KWalletCase):
 
 class Locked(KWalletCase):
 
-    def rows(self, new):
-        return [
-            ('token --refresh', dict(args=['token', '--refresh']), 'native'),
-            ('login', dict(args=['login'], input=new + '\n'), 'native'),
-            ('logout', dict(args=['logout']), 'native'),
-            ('status', dict(args=['status']), 'native'),
-            ('git get', dict(args=['get'], argv0=GIT, input=git_lines(
-                'protocol=https', 'host=' + self.host)), 'git'),
-            ('docker get', dict(args=['get'], argv0=DOCKER, input=self.url + '\n'), 'docker'),
-        ]
-
     def test_every_command_gives_up_within_the_timeout(self):
         self.config()
         key = self.login()
@@ -294,7 +185,7 @@ class Locked(KWalletCase):
         timings = {}
         try:
             started = [(name, dialect, time.monotonic(), self.env.spawn(**kw))
-                       for name, kw, dialect in self.rows(new)]
+                       for name, kw, dialect in self.keystore_rows(new)]
             for name, dialect, t0, sp in started:
                 res = sp.finish()
                 timings[name] = time.monotonic() - t0

@@ -14,7 +14,6 @@ import json
 import os
 import pty
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -521,17 +520,7 @@ class PromptSignals(TrustBase):
         p = subprocess.Popen([self.env.program, 'login'], stdin=slave, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env.child_env(),
                              preexec_fn=preexec)
-        shown = b''
-        deadline = time.time() + 10
-        while b'API key' not in shown and time.time() < deadline:
-            r, _, _ = select.select([master], [], [], 0.1)
-            if r:
-                shown += os.read(master, 4096)
-        self.assertIn(b'API key', shown, 'no prompt')
-        deadline = time.time() + 5
-        while termios.tcgetattr(slave)[3] & termios.ECHO and time.time() < deadline:
-            time.sleep(0.02)
-        self.assertFalse(termios.tcgetattr(slave)[3] & termios.ECHO, 'echo never went off')
+        self.assertNoEchoPrompt(master, slave)
         p.send_signal(sig)
         p.communicate(timeout=10)
         lflag = termios.tcgetattr(slave)[3]

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import termios
-import threading
 import time
 import urllib.parse
 
@@ -426,17 +425,7 @@ class IgnoredSignals(Trust3Base):
                              stderr=subprocess.PIPE, env=self.env.child_env(),
                              cwd=self.env.home, preexec_fn=preexec)
         self.addCleanup(lambda: p.poll() is None and p.kill())
-        shown = b''
-        deadline = time.time() + 10
-        while b'API key' not in shown and time.time() < deadline:
-            r, _, _ = select.select([master], [], [], 0.1)
-            if r:
-                shown += os.read(master, 4096)
-        self.assertIn(b'API key', shown, 'no prompt')
-        deadline = time.time() + 5
-        while termios.tcgetattr(slave)[3] & termios.ECHO and time.time() < deadline:
-            time.sleep(0.02)
-        self.assertFalse(termios.tcgetattr(slave)[3] & termios.ECHO, 'echo never went off')
+        self.assertNoEchoPrompt(master, slave)
         p.send_signal(signal.SIGINT)
         os.write(master, b'\x03')          # and Ctrl-C at the terminal
         time.sleep(0.5)
@@ -637,7 +626,7 @@ class HttpOnlyForLoopback(Trust3Base):
         addr = local_address()
         listener = None
         if addr:
-            listener = PlainListener(addr)
+            listener = harness.Listener(addr=addr, scheme='http')
             self.addCleanup(listener.close)
         url = 'http://%s:%d' % (addr, listener.port) if addr else 'http://galileo.example'
         key = self.env.new_key()
@@ -659,26 +648,6 @@ class HttpOnlyForLoopback(Trust3Base):
         res = self.env.run(['login', '--no-verify', '--server', 'http://127.0.0.1:9'],
                            input=key + '\n')
         self.assertEqual(res.returncode, 0, res.stderr)
-
-
-class PlainListener(harness.Listener):
-    """harness.Listener on another address"""
-
-    def __init__(self, addr):
-        self.reset_conns = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((addr, 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.url = 'http://%s:%d' % (addr, self.port)
-        self._lock = threading.Lock()
-        self._count = 0
-        self._conns = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
 
 
 class ReadBack(Trust3Base):
