@@ -17,7 +17,7 @@ import time
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import GCTestCase, Response, delayed, git_lines, parse_git_output  # noqa: E402
+from harness import GCTestCase, Response, delayed, git_lines  # noqa: E402
 
 setUpModule = harness.setUpModule
 tearDownModule = harness.tearDownModule

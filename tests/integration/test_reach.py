@@ -10,7 +10,6 @@ exec for the SDKs with a small program that reports what it got, token --min-ttl
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 
