@@ -88,6 +88,11 @@ def missing():
                                                          QCA_PLUGIN_PACKAGE)])
 
 
+# what KWallet says when it broke a session (KWALLET-NOTES.md)
+SESSION_FAILURES = ('Client public key size is invalid', 'Received invalid secret',
+                    "Can't find session")
+
+
 class KWalletError(RuntimeError):
     pass
 
@@ -188,6 +193,18 @@ class KWallet(provider.Provider):
         r = self.gdbus(BUS_NAME, self.collection, 'org.freedesktop.DBus.Properties.Get',
                        'org.freedesktop.Secret.Collection', 'Locked')
         return r.returncode == 0 and 'true' in r.stdout
+
+    def secret_tool(self, args, input=None, timeout=RUN_TIMEOUT):
+        """
+        As Provider's, asked again when KWallet broke secret-tool's own
+        session (KDE bug 514194, about 1 in 70): the harness's own calls
+        must not fail at random where the program's do not.
+        """
+        for _ in range(4):
+            r = super().secret_tool(args, input, timeout)
+            if not any(m in r.stdout + r.stderr for m in SESSION_FAILURES):
+                break
+        return r
 
     def _probe(self):
         attrs = ['xdg:schema', PROBE_SCHEMA, 'probe', '1']
