@@ -7,6 +7,7 @@
 #include "keystore/loader.h"
 #include "lib/common.h"
 #include "lib/org.h"
+#include "lib/text.h"
 #include "lib/url.h"
 #include "token/generation.h"
 #include "token/http.h"
@@ -274,6 +275,12 @@ static int source_credential(void *ctx, struct gc_credential *out)
 	if (err == GCERR_NOTFOUND)
 		err = gc_error(err, "no credential stored for '%s'; run 'galileo-credential login --server %s'",
 			       s->server, s->server);
+	/* it becomes a request parameter and a keystore attribute: never a wait */
+	if (!err && !text_is_utf8(out->organization)) {
+		credential_release(out);
+		err = gc_error(GCERR_INPUT, "the organization stored for '%s' is not valid UTF-8; run 'galileo-credential login --server %s' to replace it",
+			       s->server, s->server);
+	}
 	return err;
 }
 

@@ -384,6 +384,25 @@ class PassBase(GCTestCase):
 class Pass(PassBase):
     """keystore = pass with a key that needs no passphrase"""
 
+    def test_planted_organization_not_utf8(self):
+        """
+        An entry written by hand whose organization is Latin-1 (issue 16
+        item 1): it would become a request parameter; exit 7 at once, one
+        line, nothing sent, for token and for git get.
+        """
+        raw = ('gk-planted\nserver: %s\nkind: api-key\nusername: \norganization: caf'
+               % self.url).encode() + b'\xe9\n'
+        self.store.pass_(['insert', '--multiline', '--force',
+                          '%s/%s' % (PREFIX, entry_name(self.url))], input=raw)
+        count = self.server.count
+        (rc, out, err), took = self.timed(self.run_gc, ['token'])
+        self.assertFails((rc, out, err), 7, 'not valid UTF-8')
+        self.assertLess(took, 10)
+        rc, out, err = self.git_get()
+        self.assertEqual((rc, out), (7, ''))
+        self.assertOneErrorLine(err, 'not valid UTF-8')
+        self.assertEqual(self.server.count, count, 'a request was sent')
+
     def test_login_writes_one_entry_pass_can_show(self):
         key = self.login()
         self.assertEqual(self.server.last.credential, ('api-key', key))
