@@ -4,6 +4,7 @@
 #include "helper/config.h"
 #include "lib/common.h"
 #include "lib/org.h"
+#include "lib/privdir.h"
 #include "lib/url.h"
 #include "keystore/loader.h"
 #include "keystore/stack.h"
@@ -444,7 +445,7 @@ int config_load(struct config *cfg, const char *path)
 		close(fd);
 		return gc_error(GCERR_FAIL, "config file '%s' is not a regular file", path);
 	}
-	if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
+	if (!privdir_owner_trusted(st.st_uid) || (st.st_mode & 022)) {
 		close(fd);
 		return gc_error(GCERR_FAIL, "config file '%s' is %s; refusing to use it (chown it to yourself and chmod go-w it)",
 				path, st.st_mode & 022 ? "writable by group or others" :

@@ -4,6 +4,7 @@
 #include "keystore/contain.h"
 #include "keystore/loader.h"
 #include "lib/common.h"
+#include "lib/privdir.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -74,7 +75,7 @@ char *module_dir(void)
 /* owned by root or us, and nobody else may write it (a sticky directory aside) */
 static int judge(const char *module, const char *path, const struct stat *st, bool dir)
 {
-	if (st->st_uid != 0 && st->st_uid != geteuid())
+	if (!privdir_owner_trusted(st->st_uid))
 		return gc_error(GCERR_KEYSTORE, "refusing to load module '%s': '%s' is owned by uid %u, not by you or root; install the module where only you or root can change it",
 				module, path, (unsigned int)st->st_uid);
 	if ((st->st_mode & 022) && !(dir && (st->st_mode & S_ISVTX)))

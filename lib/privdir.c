@@ -7,10 +7,41 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* the uid unmapped ids show as, in a user namespace other than the first; else -1 */
+static long overflow_uid(void)
+{
+	static long uid = -2;
+	char buf[128];
+	unsigned long inside, outside, count;
+	FILE *f;
+
+	if (uid != -2)
+		return uid;
+	uid = -1;
+	/* the first namespace maps every id: "0 0 4294967295" */
+	if ((f = fopen("/proc/self/uid_map", "re"))) {
+		if (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && count < 4294967295UL)
+			uid = 65534;
+		fclose(f);
+	}
+	if (uid >= 0 && (f = fopen("/proc/sys/kernel/overflowuid", "re"))) {
+		if (!fgets(buf, sizeof(buf), f) || (uid = strtol(buf, NULL, 10)) < 0)
+			uid = 65534;
+		fclose(f);
+	}
+	return uid;
+}
+
+bool privdir_owner_trusted(uid_t uid)
+{
+	return uid == geteuid() || uid == 0 || (long)uid == overflow_uid();
+}
 
 /* owned by the user or root, and nobody else may replace an entry in it */
 static const char *parent_problem(const char *parent, int mkparent)
@@ -21,7 +52,7 @@ static const char *parent_problem(const char *parent, int mkparent)
 		return strerror(errno);
 	if (stat(parent, &st) < 0)
 		return strerror(errno);
-	if ((st.st_uid != geteuid() && st.st_uid != 0) ||
+	if (!privdir_owner_trusted(st.st_uid) ||
 	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
 		return "its parent directory can be written by other users";
 	return NULL;

@@ -8,6 +8,18 @@
 #ifndef GC_PRIVDIR_H
 #define GC_PRIVDIR_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
+/*
+ * uid may own what the program trusts (its configuration, its modules,
+ * the directories above them): the user or root.  In a user namespace
+ * that does not map root (rootless podman runs credential helpers in
+ * one), root shows as the overflow uid; it is taken for root there, as
+ * the namespace cannot tell root from another unmapped user.
+ */
+bool privdir_owner_trusted(uid_t uid);
+
 /*
  * dir made (mode 0700) when missing, parent included when mkparent, then
  * opened and checked.  A descriptor (O_DIRECTORY, close-on-exec), or -1
