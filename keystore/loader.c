@@ -153,6 +153,8 @@ void *module_symbol(const char *file, const char *symbol)
 
 const void *module_helper(const char *file, const char *symbol, const char *name)
 {
+	static struct gc_services *kept[8];
+	static size_t nkept;
 	const void *(*init)(const struct gc_services *);
 	struct gc_services *svc;
 	const void *table;
@@ -160,8 +162,12 @@ const void *module_helper(const char *file, const char *symbol, const char *name
 	*(void **)&init = module_symbol(file, symbol);
 	if (!init)
 		return NULL;
-	/* kept for good: a module may keep its services */
-	svc = xcalloc(1, sizeof(*svc));
+	/* kept for good, and reachable: a module may keep its services */
+	if (nkept == sizeof(kept) / sizeof(kept[0])) {
+		gc_error(GCERR_FAIL, "too many helper modules: '%s' not loaded", file);
+		return NULL;
+	}
+	svc = kept[nkept++] = xcalloc(1, sizeof(*svc));
 	svc->interface_version = GC_MODULE_INTERFACE_VERSION;
 	svc->size = sizeof(*svc);
 	svc->module_name = name;
