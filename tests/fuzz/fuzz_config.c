@@ -7,7 +7,8 @@
  *
  * fuzz-sources: lib/common.c lib/text.c helper/config.c lib/url.c
  * fuzz-sources: keystore/stack.c keystore/loader.c keystore/credential.c
- * fuzz-sources: keystore/env.c
+ * fuzz-sources: keystore/env.c keystore/answer.c keystore/contain.c keystore/runner.c
+ * fuzz-sources: lib/org.c lib/privdir.c
  * fuzz-max-len: 8192
  */
 #include "autoconfig.h"
