@@ -41,6 +41,7 @@ static void check_values(const struct config_values *v)
 	if (v->token_cache)
 		FUZZ_CHECK(!strcmp(v->token_cache, "keyctl") ||
 			   !strcmp(v->token_cache, "keystore") ||
+			   !strcmp(v->token_cache, "file") ||
 			   !strcmp(v->token_cache, "none"));
 	if (v->token_path)
 		FUZZ_CHECK(v->token_path[0] == '/');
