@@ -775,24 +775,18 @@ def keys_lock_path():
 
 
 _keys_lock = {'fd': None, 'exclusive': False}
+_persistent_lock = {'fd': None, 'exclusive': False}
 
 
-def keys_lock(exclusive=False):
-    """
-    Hold the key quota lock until this process exits: shared by every test
-    module (Env.start(), kernel_keys_usable()), exclusive for one that
-    fills the quota (test_quota).  Taking it shared once it is held does
-    nothing; exclusive upgrades.  Waits at most KEYS_LOCK_WAIT seconds.
-    """
-    st = _keys_lock
+def _hold_lock(st, path, exclusive):
+    """flock path (shared or exclusive) until this process exits"""
     if st['fd'] is not None and (st['exclusive'] or not exclusive):
         return
     if st['fd'] is None:
-        fd = os.open(keys_lock_path(), os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW |
-                     os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         if os.fstat(fd).st_uid != os.getuid():
             os.close(fd)
-            raise RuntimeError('%s belongs to another user' % keys_lock_path())
+            raise RuntimeError('%s belongs to another user' % path)
         st['fd'] = fd
     mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     deadline = time.time() + KEYS_LOCK_WAIT
@@ -802,10 +796,30 @@ def keys_lock(exclusive=False):
             break
         except BlockingIOError:
             if time.time() > deadline:
-                raise RuntimeError('%s still locked after %d s' % (keys_lock_path(),
-                                                                   KEYS_LOCK_WAIT))
+                raise RuntimeError('%s still locked after %d s' % (path, KEYS_LOCK_WAIT))
             time.sleep(0.05)
     st['exclusive'] = exclusive
+
+
+def keys_lock(exclusive=False):
+    """
+    Hold the key quota lock until this process exits: shared by every test
+    module (Env.start(), kernel_keys_usable()), exclusive for one that
+    fills the quota (test_quota).  Taking it shared once it is held does
+    nothing; exclusive upgrades.  Waits at most KEYS_LOCK_WAIT seconds.
+    """
+    _hold_lock(_keys_lock, keys_lock_path(), exclusive)
+
+
+def persistent_keyring_lock():
+    """
+    Hold this UID's persistent keyring alone until this process exits.  It
+    is one per UID, like the quota, and `status` lists every credential in
+    it: a test module that stores credentials there (test_persistent_keyring,
+    test_stack, test_faults_keyring) would see another's, run at once by
+    `make -j`.  So those modules take turns.
+    """
+    _hold_lock(_persistent_lock, '/tmp/gc-it-persistent-%d.lock' % os.getuid(), True)
 
 
 def kernel_keys_usable():

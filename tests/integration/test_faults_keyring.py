@@ -66,6 +66,7 @@ _WORLDS = []
 
 
 def setUpModule():
+    harness.persistent_keyring_lock()
     harness.setUpModule()
 
 

@@ -93,6 +93,7 @@ WHY_NOT = why_no_persistent_keyring()
 def setUpModule():
     if WHY_NOT:
         raise unittest.SkipTest('no persistent keyring here: ' + WHY_NOT)
+    harness.persistent_keyring_lock()
     harness.setUpModule()
 
 

@@ -47,6 +47,7 @@ def setUpModule():
         raise unittest.SkipTest('keystore-pass.so not built')
     if tpk.WHY_NOT:
         raise unittest.SkipTest('no persistent keyring here: ' + tpk.WHY_NOT)
+    harness.persistent_keyring_lock()
     harness.setUpModule()
 
 
