@@ -151,11 +151,17 @@ void *module_symbol(const char *file, const char *symbol)
 	return sym;
 }
 
+/* the services handed to helper modules, kept reachable for good */
+struct kept_services {
+	struct gc_services svc;
+	struct kept_services *next;
+};
+
 const void *module_helper(const char *file, const char *symbol, const char *name)
 {
-	static struct gc_services *kept[8];
-	static size_t nkept;
+	static struct kept_services *kept;
 	const void *(*init)(const struct gc_services *);
+	struct kept_services *k;
 	struct gc_services *svc;
 	const void *table;
 
@@ -163,11 +169,10 @@ const void *module_helper(const char *file, const char *symbol, const char *name
 	if (!init)
 		return NULL;
 	/* kept for good, and reachable: a module may keep its services */
-	if (nkept == sizeof(kept) / sizeof(kept[0])) {
-		gc_error(GCERR_FAIL, "too many helper modules: '%s' not loaded", file);
-		return NULL;
-	}
-	svc = kept[nkept++] = xcalloc(1, sizeof(*svc));
+	k = xcalloc(1, sizeof(*k));
+	k->next = kept;
+	kept = k;
+	svc = &k->svc;
 	svc->interface_version = GC_MODULE_INTERFACE_VERSION;
 	svc->size = sizeof(*svc);
 	svc->module_name = name;
